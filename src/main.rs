@@ -1,0 +1,132 @@
+//! `taxii-gateway`: the command line. Only argument handling lives here.
+
+#![forbid(unsafe_code)]
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use taxii_gateway::taxii::{scan_message, HttpContext, ScanLimits, Transport};
+
+#[derive(Parser)]
+#[command(
+    name = "taxii-gateway",
+    version,
+    about = "A security gateway for TAXII 1.x threat-intelligence sharing"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read one TAXII message and print its envelope as one JSON object (exit 0), or
+    /// {"error": KIND, "detail": TEXT} when the gateway would reject it (exit 2).
+    Inspect {
+        /// The message file; `-` or nothing reads standard input.
+        file: Option<String>,
+        /// The HTTP method the message came with (GET for Draft 1 discovery and feed
+        /// information requests). Without it, the body alone decides the dialect.
+        #[arg(long)]
+        method: Option<String>,
+        /// An HTTP header, `Name: value`; repeatable.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// The query string, without `?`.
+        #[arg(long)]
+        query: Option<String>,
+        /// The transport the message used (`http` or `https`); X-TAXII-Protocol must match it.
+        #[arg(long, value_parser = ["http", "https"])]
+        transport: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Inspect {
+            file,
+            method,
+            headers,
+            query,
+            transport,
+        } => inspect(
+            file.as_deref(),
+            method,
+            &headers,
+            query,
+            transport.as_deref(),
+        ),
+    }
+}
+
+fn inspect(
+    file: Option<&str>,
+    method: Option<String>,
+    headers: &[String],
+    query: Option<String>,
+    transport: Option<&str>,
+) -> ExitCode {
+    let limits = ScanLimits::default();
+    let body = match read_input(file, limits.max_total_bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("taxii-gateway inspect: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut ctx = HttpContext {
+        method,
+        query: query.map(|q| q.trim_start_matches('?').to_string()),
+        transport: transport.map(|t| {
+            if t == "https" {
+                Transport::Https
+            } else {
+                Transport::Http
+            }
+        }),
+        ..HttpContext::default()
+    };
+    let result = headers
+        .iter()
+        .try_for_each(|h| match h.split_once(':') {
+            Some((name, value)) => ctx.header(name.trim(), value.trim()),
+            None => Err(taxii_gateway::taxii::Reject::new(
+                taxii_gateway::taxii::RejectKind::Malformed,
+                format!("header {h:?} is not `Name: value`"),
+            )),
+        })
+        .and_then(|()| scan_message(&ctx, &body, &limits));
+    match result {
+        Ok(envelope) => {
+            println!("{}", envelope.to_json());
+            ExitCode::SUCCESS
+        }
+        Err(reject) => {
+            let detail = match reject.offset {
+                Some(at) => format!("{} (at byte {at})", reject.detail),
+                None => reject.detail.clone(),
+            };
+            println!(
+                "{}",
+                serde_json::json!({ "error": reject.kind.as_str(), "detail": detail })
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reads at most `limit + 1` bytes, so that an oversized input is refused by the scan's size
+/// limit without being read whole.
+fn read_input(file: Option<&str>, limit: usize) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    let cap = limit as u64 + 1;
+    match file {
+        None | Some("-") => std::io::stdin().lock().take(cap).read_to_end(&mut body)?,
+        Some(path) => std::fs::File::open(path)?
+            .take(cap)
+            .read_to_end(&mut body)?,
+    };
+    Ok(body)
+}

@@ -1,0 +1,800 @@
+//! The envelope scan: one pass over a message body that reads the envelope with quick-xml's
+//! namespace-aware reader, skips payload with [`super::skip`], enforces the limits, and checks the
+//! envelope against the dialect's grammar ([`super::schema`]).
+
+use std::ops::Range;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::{NsReader, XmlVersion};
+
+use super::dialect::{Dialect, NS_XML, NS_XMLDSIG, NS_XSI};
+use super::envelope::{Envelope, Field, MessageKind, ServiceRef};
+use super::error::{Reject, RejectKind};
+use super::limits::ScanLimits;
+use super::schema::{self, Body, Capture, Check, Node, Ns, Role, MAX_CHILD_SLOTS};
+use super::skip::{self, SkipState};
+use super::values;
+
+/// Scans one message body (no HTTP context: the root namespace alone decides the dialect).
+pub fn scan_body(input: &[u8], limits: &ScanLimits) -> Result<Envelope, Reject> {
+    if input.len() > limits.max_total_bytes {
+        return Err(Reject::new(
+            RejectKind::TooLarge,
+            format!(
+                "body of {} bytes exceeds {} bytes",
+                input.len(),
+                limits.max_total_bytes
+            ),
+        ));
+    }
+    // One UTF-8 check over the whole body costs ~0.05 ns/byte; the skipper relies on it.
+    if input.starts_with(&[0xFE, 0xFF]) || input.starts_with(&[0xFF, 0xFE]) {
+        return Err(Reject::new(RejectKind::Encoding, "UTF-16 is not accepted; send UTF-8").at(0));
+    }
+    if let Err(e) = std::str::from_utf8(input) {
+        return Err(
+            Reject::new(RejectKind::Encoding, "the body is not valid UTF-8").at(e.valid_up_to()),
+        );
+    }
+    let bom = if input.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        3
+    } else {
+        0
+    };
+    let mut scanner = Scanner {
+        input,
+        skip: SkipState::new(limits),
+        limits,
+        frames: Vec::with_capacity(8),
+        env: None,
+        root_closed: false,
+    };
+    scanner.run(bom).map_err(|mut r| {
+        if r.message_id.is_none() {
+            r.message_id = scanner
+                .env
+                .as_ref()
+                .map(|e| e.message_id.value.clone())
+                .filter(|v| !v.is_empty());
+        }
+        r
+    })?;
+    scanner
+        .env
+        .ok_or_else(|| Reject::new(RejectKind::Empty, "the body holds no element"))
+}
+
+/// An open envelope element.
+struct Frame {
+    node: &'static Node,
+    /// How many of each child slot have been seen.
+    counts: [u32; MAX_CHILD_SLOTS],
+    /// Which of the node's attributes were present (bit per attribute).
+    attrs_seen: u32,
+    /// Offset of the `<` of the start tag.
+    start: usize,
+    /// Character data of a text-only element.
+    text: String,
+    text_span: Option<Range<usize>>,
+    /// Service records: the type (from the attribute or the element) and the address.
+    service_type: Option<String>,
+    service_address: Option<Field>,
+}
+
+struct Scanner<'a> {
+    input: &'a [u8],
+    skip: SkipState<'a>,
+    limits: &'a ScanLimits,
+    frames: Vec<Frame>,
+    env: Option<Envelope>,
+    root_closed: bool,
+}
+
+/// Which namespace a name resolved to, relative to the message's dialect.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NsClass {
+    Taxii(Dialect),
+    Dsig,
+    Other,
+    None,
+}
+
+fn classify(res: &ResolveResult<'_>) -> Result<NsClass, String> {
+    match res {
+        ResolveResult::Bound(ns) => Ok(match Dialect::from_namespace(ns.as_ref().as_bytes()) {
+            Some(d) => NsClass::Taxii(d),
+            None if ns.as_ref() == NS_XMLDSIG => NsClass::Dsig,
+            None => NsClass::Other,
+        }),
+        ResolveResult::Unbound => Ok(NsClass::None),
+        ResolveResult::Unknown(prefix) => Err(prefix.to_string()),
+    }
+}
+
+fn lossy(s: &str) -> String {
+    s.to_string()
+}
+
+impl<'a> Scanner<'a> {
+    fn offset(&self, reader: &NsReader<&'a [u8]>) -> usize {
+        self.input.len() - reader.get_ref().len()
+    }
+
+    fn run(&mut self, bom: usize) -> Result<(), Reject> {
+        let mut reader = NsReader::from_reader(&self.input[bom..]);
+        reader.config_mut().check_comments = true;
+        reader.config_mut().check_end_names = true;
+        loop {
+            let before = self.offset(&reader);
+            let (res, event) = match reader.read_resolved_event() {
+                Ok(pair) => pair,
+                Err(e) => return Err(Reject::new(RejectKind::Malformed, e.to_string()).at(before)),
+            };
+            let ns = classify(&res).map_err(|prefix| {
+                Reject::new(
+                    RejectKind::Malformed,
+                    format!("undeclared namespace prefix {}", lossy(&prefix)),
+                )
+                .at(before)
+            });
+            match event {
+                Event::Decl(decl) => {
+                    if let Some(enc) = decl.encoding() {
+                        let enc = enc.map_err(|e| {
+                            Reject::new(RejectKind::Malformed, e.to_string()).at(before)
+                        })?;
+                        if !enc.eq_ignore_ascii_case("utf-8") {
+                            return Err(Reject::new(
+                                RejectKind::Encoding,
+                                format!("declared encoding {enc} is not accepted; send UTF-8"),
+                            )
+                            .at(before));
+                        }
+                    }
+                }
+                Event::DocType(_) => {
+                    return Err(
+                        Reject::new(RejectKind::Doctype, "a DOCTYPE is never accepted").at(before),
+                    );
+                }
+                Event::PI(_) | Event::Comment(_) => {}
+                Event::Start(e) => {
+                    let ns = ns?;
+                    self.open(ns, &e, before, &reader)?;
+                    let after = self.offset(&reader);
+                    if matches!(self.frames.last().map(|f| f.node.body), Some(Body::Payload)) {
+                        let depth = self.frames.len();
+                        let end = skip::skip_content(self.input, after, depth, &mut self.skip)?;
+                        *reader.get_mut() = &self.input[end..];
+                    }
+                }
+                Event::Empty(e) => {
+                    let ns = ns?;
+                    self.open(ns, &e, before, &reader)?;
+                    let after = self.offset(&reader);
+                    self.close(after)?;
+                }
+                Event::End(_) => {
+                    let after = self.offset(&reader);
+                    self.close(after)?;
+                }
+                Event::Text(t) => {
+                    let after = self.offset(&reader);
+                    self.text(&t.xml10_content(), before..after)?;
+                }
+                Event::CData(t) => {
+                    let after = self.offset(&reader);
+                    self.text(&t, before..after)?;
+                }
+                Event::GeneralRef(r) => {
+                    let after = self.offset(&reader);
+                    let c = if r.is_char_ref() {
+                        match r.resolve_char_ref() {
+                            Ok(Some(c)) if skip::is_xml_char(c) => c,
+                            _ => {
+                                return Err(Reject::new(
+                                    RejectKind::Malformed,
+                                    "invalid character reference",
+                                )
+                                .at(before))
+                            }
+                        }
+                    } else {
+                        match &*r {
+                            "lt" => '<',
+                            "gt" => '>',
+                            "amp" => '&',
+                            "apos" => '\'',
+                            "quot" => '"',
+                            other => {
+                                return Err(Reject::new(
+                                    RejectKind::Entity,
+                                    format!("undefined entity &{other};"),
+                                )
+                                .at(before))
+                            }
+                        }
+                    };
+                    self.text(c.encode_utf8(&mut [0; 4]), before..after)?;
+                }
+                Event::Eof => {
+                    if !self.frames.is_empty() {
+                        return Err(Reject::new(
+                            RejectKind::Malformed,
+                            "the document ends inside an element",
+                        )
+                        .at(self.input.len()));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn limit(&self, kind: RejectKind, detail: String, at: usize) -> Reject {
+        Reject::new(kind, detail).at(at)
+    }
+
+    /// A start tag (or empty-element tag) at `at`.
+    fn open(
+        &mut self,
+        ns: NsClass,
+        e: &BytesStart<'a>,
+        at: usize,
+        reader: &NsReader<&'a [u8]>,
+    ) -> Result<(), Reject> {
+        if self.root_closed {
+            return Err(Reject::new(
+                RejectKind::MultipleRoots,
+                "a second root element: one message per document (XML Binding §2.1.1)",
+            )
+            .at(at));
+        }
+        self.skip.count_element(at)?;
+        if self.frames.len() + 1 > self.limits.max_depth {
+            return Err(self.limit(
+                RejectKind::TooDeep,
+                format!("elements nested deeper than {}", self.limits.max_depth),
+                at,
+            ));
+        }
+        let qname = e.name();
+        if qname.as_ref().len() > self.limits.max_name_bytes {
+            return Err(self.limit(
+                RejectKind::NameTooLong,
+                format!("a name longer than {} bytes", self.limits.max_name_bytes),
+                at,
+            ));
+        }
+        let local_name = e.local_name();
+        let local: &str = local_name.as_ref();
+
+        let node: &'static Node = match (self.frames.last_mut(), &self.env) {
+            (None, _) => {
+                let dialect = match ns {
+                    NsClass::Taxii(d) => d,
+                    NsClass::None => {
+                        return Err(Reject::new(
+                            RejectKind::UnknownNamespace,
+                            format!("root element {local} has no namespace; the namespace decides the dialect"),
+                        )
+                        .at(at))
+                    }
+                    NsClass::Dsig | NsClass::Other => {
+                        return Err(Reject::new(
+                            RejectKind::UnknownNamespace,
+                            format!("root element {local} is in no TAXII namespace"),
+                        )
+                        .at(at))
+                    }
+                };
+                let spec = schema::message_spec(dialect, local).ok_or_else(|| {
+                    Reject::new(
+                        RejectKind::UnknownMessage,
+                        format!(
+                            "{local} is not a TAXII {dialect} message (namespace {})",
+                            dialect.namespace()
+                        ),
+                    )
+                    .at(at)
+                })?;
+                self.env = Some(new_envelope(dialect, spec.kind, spec.root.name));
+                &spec.root
+            }
+            (Some(parent), Some(env)) => {
+                let dialect = env.dialect;
+                let children = match parent.node.body {
+                    Body::Elements(children) => children,
+                    Body::Text(_) | Body::Empty => {
+                        return Err(Reject::new(
+                            RejectKind::UnexpectedElement,
+                            format!("{} holds no elements, found {local}", parent.node.name),
+                        )
+                        .at(at))
+                    }
+                    // Payload content never reaches the reader: the skipper consumed it.
+                    Body::Payload => {
+                        return Err(
+                            Reject::new(RejectKind::Malformed, "payload was not skipped").at(at),
+                        )
+                    }
+                };
+                let slot = children.iter().position(|c| {
+                    let n = c.node;
+                    match n.ns {
+                        Ns::Taxii => ns == NsClass::Taxii(dialect) && n.name == local,
+                        Ns::Dsig => ns == NsClass::Dsig && n.name == local,
+                        Ns::Other => ns != NsClass::Taxii(dialect),
+                    }
+                });
+                let Some(slot) = slot else {
+                    let what = match ns {
+                        NsClass::Taxii(d) if d == dialect => local.to_string(),
+                        _ => format!(
+                            "{local} (namespace {})",
+                            qname.prefix().map(|p| p.into_inner()).unwrap_or("none")
+                        ),
+                    };
+                    return Err(Reject::new(
+                        RejectKind::UnexpectedElement,
+                        format!("{what} is not allowed in {}", parent.node.name),
+                    )
+                    .at(at));
+                };
+                parent.counts[slot] += 1;
+                let child = children[slot];
+                if parent.counts[slot] > child.max {
+                    return Err(Reject::new(
+                        RejectKind::RepeatedField,
+                        format!(
+                            "{} appears more than once in {}",
+                            child.node.name, parent.node.name
+                        ),
+                    )
+                    .at(at));
+                }
+                child.node
+            }
+            (Some(_), None) => {
+                return Err(Reject::new(RejectKind::Malformed, "element outside a message").at(at))
+            }
+        };
+
+        let mut frame = Frame {
+            node,
+            counts: [0; MAX_CHILD_SLOTS],
+            attrs_seen: 0,
+            start: at,
+            text: String::new(),
+            text_span: None,
+            service_type: match node.role {
+                Role::Service(Some(t)) => Some(t.to_string()),
+                _ => None,
+            },
+            service_address: None,
+        };
+        self.attributes(node, e, at, reader, &mut frame)?;
+        if let Some(env) = self.env.as_mut() {
+            match node.role {
+                Role::ContentBlock => env.content_blocks += 1,
+                Role::Signature => env.signed = true,
+                Role::Plain | Role::Service(_) => {}
+            }
+        }
+        self.frames.push(frame);
+        Ok(())
+    }
+
+    fn attributes(
+        &mut self,
+        node: &'static Node,
+        e: &BytesStart<'a>,
+        at: usize,
+        reader: &NsReader<&'a [u8]>,
+        frame: &mut Frame,
+    ) -> Result<(), Reject> {
+        let envelope_element = node.ns == Ns::Taxii;
+        let mut count = 0;
+        for attr in e.attributes().with_checks(true) {
+            let attr =
+                attr.map_err(|err| Reject::new(RejectKind::Malformed, err.to_string()).at(at))?;
+            count += 1;
+            if count > self.limits.max_attributes {
+                return Err(self.limit(
+                    RejectKind::TooManyAttributes,
+                    format!(
+                        "more than {} attributes on {}",
+                        self.limits.max_attributes, node.name
+                    ),
+                    at,
+                ));
+            }
+            let key = attr.key;
+            if key.as_ref().len() > self.limits.max_name_bytes {
+                return Err(self.limit(
+                    RejectKind::NameTooLong,
+                    format!("a name longer than {} bytes", self.limits.max_name_bytes),
+                    at,
+                ));
+            }
+            if attr.value.len() > self.limits.max_attribute_bytes {
+                return Err(self.limit(
+                    RejectKind::AttributeTooLong,
+                    format!(
+                        "attribute {} of {} is longer than {} bytes",
+                        lossy(key.as_ref()),
+                        node.name,
+                        self.limits.max_attribute_bytes
+                    ),
+                    at,
+                ));
+            }
+            let value = attr
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|err| {
+                    let kind = if err.to_string().contains("entity") {
+                        RejectKind::Entity
+                    } else {
+                        RejectKind::Malformed
+                    };
+                    Reject::new(kind, format!("attribute {}: {err}", lossy(key.as_ref()))).at(at)
+                })?;
+            if value.chars().any(|c| !skip::is_xml_char(c)) {
+                return Err(Reject::new(
+                    RejectKind::Malformed,
+                    "invalid character in an attribute",
+                )
+                .at(at));
+            }
+            if key.as_namespace_binding().is_some() || !envelope_element {
+                continue;
+            }
+            let (res, local) = reader.resolver().resolve_attribute(key);
+            match res {
+                ResolveResult::Unbound => {}
+                ResolveResult::Bound(ns) if ns.as_ref() == NS_XML || ns.as_ref() == NS_XSI => {
+                    continue
+                }
+                ResolveResult::Bound(ns) => {
+                    return Err(Reject::new(
+                        RejectKind::UnexpectedAttribute,
+                        format!(
+                            "namespaced attribute {} ({}) is not allowed on {}",
+                            lossy(key.as_ref()),
+                            lossy(ns.as_ref()),
+                            node.name
+                        ),
+                    )
+                    .at(at))
+                }
+                ResolveResult::Unknown(prefix) => {
+                    return Err(Reject::new(
+                        RejectKind::Malformed,
+                        format!("undeclared namespace prefix {}", lossy(&prefix)),
+                    )
+                    .at(at))
+                }
+            }
+            let name: &str = local.as_ref();
+            let Some(index) = node.attrs.iter().position(|a| a.name == name) else {
+                return Err(Reject::new(
+                    RejectKind::UnexpectedAttribute,
+                    format!("attribute {name} is not allowed on {}", node.name),
+                )
+                .at(at));
+            };
+            frame.attrs_seen |= 1 << index;
+            let span = self.span_of(attr.value.as_bytes());
+            let field = Field {
+                value: value.into_owned(),
+                span,
+            };
+            match node.attrs[index].capture {
+                Capture::ServiceType => {
+                    frame.service_type = Some(values::collapse(&field.value).to_string())
+                }
+                capture => self.capture(capture, field, node.attrs[index].name, at)?,
+            }
+        }
+        if envelope_element {
+            for (i, a) in node.attrs.iter().enumerate() {
+                if a.required && frame.attrs_seen & (1 << i) == 0 {
+                    return Err(Reject::new(
+                        RejectKind::MissingField,
+                        format!("{} lacks the required attribute {}", node.name, a.name),
+                    )
+                    .at(at));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The byte range of a slice of the input (attribute values borrow from it).
+    fn span_of(&self, bytes: &[u8]) -> Range<usize> {
+        let base = self.input.as_ptr() as usize;
+        let p = bytes.as_ptr() as usize;
+        if p >= base && p + bytes.len() <= base + self.input.len() {
+            p - base..p - base + bytes.len()
+        } else {
+            0..0
+        }
+    }
+
+    fn text(&mut self, content: &str, span: Range<usize>) -> Result<(), Reject> {
+        if span.len() > self.limits.max_text_bytes {
+            return Err(self.limit(
+                RejectKind::TextTooLong,
+                format!(
+                    "a text run longer than {} bytes",
+                    self.limits.max_text_bytes
+                ),
+                span.start,
+            ));
+        }
+        let Some(frame) = self.frames.last_mut() else {
+            if content.chars().all(values::is_xml_space) {
+                return Ok(());
+            }
+            return Err(
+                Reject::new(RejectKind::Malformed, "text outside the root element").at(span.start),
+            );
+        };
+        match frame.node.body {
+            Body::Text(_) => {
+                if frame.text.len() + content.len() > self.limits.max_text_bytes {
+                    return Err(Reject::new(
+                        RejectKind::TextTooLong,
+                        format!(
+                            "{} is longer than {} bytes",
+                            frame.node.name, self.limits.max_text_bytes
+                        ),
+                    )
+                    .at(span.start));
+                }
+                frame.text.push_str(content);
+                frame.text_span = Some(match frame.text_span.take() {
+                    Some(s) => s.start..span.end,
+                    None => span,
+                });
+                Ok(())
+            }
+            _ if content.chars().all(values::is_xml_space) => Ok(()),
+            _ => Err(Reject::new(
+                RejectKind::UnexpectedText,
+                format!("{} holds elements only, found text", frame.node.name),
+            )
+            .at(span.start)),
+        }
+    }
+
+    /// The end of the innermost open element, `end` being the offset after its end tag.
+    fn close(&mut self, end: usize) -> Result<(), Reject> {
+        let Some(frame) = self.frames.pop() else {
+            return Err(Reject::new(RejectKind::Malformed, "end tag without start tag").at(end));
+        };
+        let node = frame.node;
+        if let Body::Elements(children) = node.body {
+            for (i, c) in children.iter().enumerate() {
+                if frame.counts[i] < c.min {
+                    return Err(Reject::new(
+                        RejectKind::MissingField,
+                        format!("{} lacks the required element {}", node.name, c.node.name),
+                    )
+                    .at(frame.start));
+                }
+            }
+        }
+        if let Body::Text(capture) = node.body {
+            let span = frame.text_span.clone().unwrap_or(end..end);
+            let field = Field {
+                value: frame.text,
+                span,
+            };
+            match capture {
+                Capture::ServiceAddress => match self.frames.last_mut() {
+                    Some(parent) if matches!(parent.node.role, Role::Service(_)) => {
+                        parent.service_address = Some(field)
+                    }
+                    _ => {
+                        return Err(Reject::new(
+                            RejectKind::Malformed,
+                            "address outside a service record",
+                        )
+                        .at(frame.start))
+                    }
+                },
+                capture => self.capture(capture, field, node.name, frame.start)?,
+            }
+            return self.after_close(None);
+        }
+        let Some(env) = self.env.as_mut() else {
+            return Ok(());
+        };
+        match node.role {
+            Role::Service(_) => {
+                if let (Some(service_type), Some(address)) =
+                    (frame.service_type, frame.service_address)
+                {
+                    env.services.push(ServiceRef {
+                        service_type,
+                        element: node.name,
+                        address,
+                        span: frame.start..end,
+                    });
+                }
+            }
+            Role::ContentBlock => env.content_block_spans.push(frame.start..end),
+            Role::Plain | Role::Signature => {}
+        }
+        if self.frames.is_empty() {
+            return self.after_close(Some((&frame.counts, frame.attrs_seen)));
+        }
+        Ok(())
+    }
+
+    /// Runs the cross-field checks once the root element closes (`root` carries its child counts
+    /// and attribute bits).
+    fn after_close(&mut self, root: Option<(&[u32; MAX_CHILD_SLOTS], u32)>) -> Result<(), Reject> {
+        let Some((counts, attrs_seen)) = root else {
+            return Ok(());
+        };
+        self.root_closed = true;
+        let Some(env) = self.env.as_ref() else {
+            return Ok(());
+        };
+        let Some(spec) = schema::spec_of(env.dialect, env.kind) else {
+            return Ok(());
+        };
+        // A field is a child element or an attribute of the root.
+        let count_of = |name: &str| -> u32 {
+            if let Body::Elements(children) = spec.root.body {
+                if let Some(i) = children.iter().position(|c| c.node.name == name) {
+                    return counts[i];
+                }
+            }
+            match spec.root.attrs.iter().position(|a| a.name == name) {
+                Some(i) => (attrs_seen >> i) & 1,
+                None => 0,
+            }
+        };
+        for check in spec.checks {
+            match *check {
+                Check::ExactlyOneOf(a, b) => {
+                    if count_of(a) + count_of(b) != 1 {
+                        return Err(Reject::new(
+                            RejectKind::InvalidCombination,
+                            format!("{} needs exactly one of {a} or {b}", spec.root.name),
+                        ));
+                    }
+                }
+                Check::RequiredFor(field, actions) => {
+                    let Some(action) = env.action.as_ref() else {
+                        continue;
+                    };
+                    let action = values::collapse(&action.value);
+                    if actions.contains(&action) && count_of(field) == 0 {
+                        return Err(Reject::new(
+                            RejectKind::MissingField,
+                            format!("{} with action {action} needs {field}", spec.root.name),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a value where it belongs in the envelope, after checking its syntax.
+    fn capture(
+        &mut self,
+        capture: Capture,
+        field: Field,
+        name: &str,
+        at: usize,
+    ) -> Result<(), Reject> {
+        let Some(env) = self.env.as_mut() else {
+            return Ok(());
+        };
+        let dialect = env.dialect;
+        let invalid =
+            |why: &str| Reject::new(RejectKind::InvalidValue, format!("{name} {why}")).at(at);
+        match capture {
+            Capture::Ignore => {}
+            Capture::MessageId => {
+                values::valid_message_id(dialect, &field.value).map_err(invalid)?;
+                env.message_id = field;
+            }
+            Capture::InResponseTo => {
+                values::valid_message_id(dialect, &field.value).map_err(invalid)?;
+                env.in_response_to = Some(field);
+            }
+            Capture::Feed => {
+                if values::collapse(&field.value).is_empty() {
+                    return Err(invalid("is empty"));
+                }
+                env.feeds.push(field);
+            }
+            Capture::Action(allowed) => {
+                let v = values::collapse(&field.value);
+                if !allowed.contains(&v) {
+                    return Err(invalid(&format!(
+                        "{v:?} is not one of {}",
+                        allowed.join(", ")
+                    )));
+                }
+                env.action = Some(field);
+            }
+            Capture::SubscriptionId => {
+                if values::collapse(&field.value).is_empty() {
+                    return Err(invalid("is empty"));
+                }
+                env.subscription_ids.push(field);
+            }
+            Capture::ContentBinding => {
+                let v = values::collapse(&field.value);
+                if v.is_empty() {
+                    return Err(invalid("is empty"));
+                }
+                if !env.content_bindings.iter().any(|b| b == v) {
+                    env.content_bindings.push(v.to_string());
+                }
+            }
+            Capture::DeliveryAddress => {
+                // Draft 1 XML Binding §3.6: send-to is ignored and SHOULD be empty for POLL.
+                if !values::collapse(&field.value).is_empty() {
+                    env.delivery_addresses.push(field);
+                } else if dialect != Dialect::Draft1 {
+                    return Err(invalid("is empty"));
+                }
+            }
+            Capture::StatusType => {
+                if values::collapse(&field.value).is_empty() {
+                    return Err(invalid("is empty"));
+                }
+                env.status_type = Some(field);
+            }
+            Capture::Timestamp => {
+                values::valid_timestamp(dialect, &field.value).map_err(invalid)?
+            }
+            Capture::Boolean => {
+                if !values::valid_boolean(&field.value) {
+                    return Err(invalid("is not a boolean"));
+                }
+            }
+            Capture::Integer => {
+                if !values::valid_integer(&field.value) {
+                    return Err(invalid("is not a non-negative integer"));
+                }
+            }
+            // Handled by the caller, which knows the service record.
+            Capture::ServiceType | Capture::ServiceAddress => {}
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn new_envelope(dialect: Dialect, kind: MessageKind, message: &'static str) -> Envelope {
+    Envelope {
+        dialect,
+        kind,
+        message,
+        message_id: Field {
+            value: String::new(),
+            span: 0..0,
+        },
+        in_response_to: None,
+        feeds: Vec::new(),
+        action: None,
+        subscription_ids: Vec::new(),
+        content_bindings: Vec::new(),
+        delivery_addresses: Vec::new(),
+        services: Vec::new(),
+        status_type: None,
+        content_blocks: 0,
+        content_block_spans: Vec::new(),
+        signed: false,
+        query_extended_headers: Vec::new(),
+    }
+}

@@ -38,3 +38,22 @@ impl Default for ScanLimits {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `config/xml-limits.toml` documents the defaults; it must say what the code does.
+    #[test]
+    fn documented_defaults_match_the_code() {
+        let text = include_str!("../../config/xml-limits.toml");
+        let parsed: ScanLimits = toml::from_str(text).expect("config/xml-limits.toml parses");
+        assert_eq!(parsed, ScanLimits::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<ScanLimits>("max_depht = 3\n").unwrap_err();
+        assert!(err.to_string().contains("max_depht"), "{err}");
+    }
+}

@@ -30,7 +30,10 @@ struct Exchange {
 /// Parses a capture file: head lines, CRLF CRLF, body byte for byte.
 fn parse(path: &Path, request: bool) -> Exchange {
     let raw = std::fs::read(path).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let body = raw.get(split + 4..).unwrap_or_default().to_vec();
     let mut lines = head.split("\r\n");
@@ -100,9 +103,18 @@ const RAW: &[(&str, Result<&str, &str>)] = &[
     ("1.1/raw-services-10-content-11", Err("dialect_mismatch")),
     ("1.1/raw-unknown-message-type", Err("unknown_message")),
     ("1.1/raw-wrong-x-taxii-accept", Ok("1.1")),
-    ("1.1/raw-wrong-x-taxii-content-type", Err("unsupported_media_type")),
-    ("1.1/raw-wrong-x-taxii-protocol", Err("unsupported_media_type")),
-    ("1.1/raw-wrong-x-taxii-services", Err("unsupported_media_type")),
+    (
+        "1.1/raw-wrong-x-taxii-content-type",
+        Err("unsupported_media_type"),
+    ),
+    (
+        "1.1/raw-wrong-x-taxii-protocol",
+        Err("unsupported_media_type"),
+    ),
+    (
+        "1.1/raw-wrong-x-taxii-services",
+        Err("unsupported_media_type"),
+    ),
     ("1.1/raw-xxe-entity", Err("doctype")),
 ];
 
@@ -114,7 +126,10 @@ fn real_traffic_is_read_in_its_dialect() {
     let mut checked = 0;
     let mut failures = Vec::new();
     for folder in ["1.0", "1.1"] {
-        let mut files: Vec<_> = std::fs::read_dir(root.join(folder)).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(root.join(folder))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         for path in files {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -158,7 +173,10 @@ fn real_traffic_is_read_in_its_dialect() {
                 Ok(dialect_of(folder).as_str())
             };
             if got != want {
-                failures.push(format!("{key} ({}): got {got:?}, want {want:?}", if request { "request" } else { "response" }));
+                failures.push(format!(
+                    "{key} ({}): got {got:?}, want {want:?}",
+                    if request { "request" } else { "response" }
+                ));
             }
             checked += 1;
         }
@@ -168,6 +186,11 @@ fn real_traffic_is_read_in_its_dialect() {
             failures.push(format!("{k}: listed in RAW but not in the corpus"));
         }
     }
-    assert!(failures.is_empty(), "{} of {checked} exchanges misread:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} exchanges misread:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(checked > 150, "only {checked} exchanges checked");
 }

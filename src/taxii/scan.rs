@@ -142,7 +142,11 @@ impl<'a> Scanner<'a> {
                 Event::Decl(decl) => {
                     // XML 1.0 §2.8: the declaration, if any, opens the document.
                     if before != bom {
-                        return Err(Reject::new(RejectKind::Malformed, "XML declaration not at the start").at(before));
+                        return Err(Reject::new(
+                            RejectKind::Malformed,
+                            "XML declaration not at the start",
+                        )
+                        .at(before));
                     }
                     if let Some(enc) = decl.encoding() {
                         let enc = enc.map_err(|e| {

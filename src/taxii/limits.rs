@@ -23,6 +23,9 @@ pub struct ScanLimits {
     pub max_text_bytes: usize,
     /// Longest element or attribute name, bytes. Default 256.
     pub max_name_bytes: usize,
+    /// Streaming only: the most bytes held back while one child of the root (a content block,
+    /// say) is incomplete. Default 16 MiB.
+    pub max_held_bytes: usize,
 }
 
 impl Default for ScanLimits {
@@ -35,6 +38,7 @@ impl Default for ScanLimits {
             max_attribute_bytes: 8 * 1024,
             max_text_bytes: 16 * 1024 * 1024,
             max_name_bytes: 256,
+            max_held_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -22,6 +22,6 @@ pub use dialect::{Dialect, Transport};
 pub use envelope::{Envelope, Field, MessageKind, ServiceRef};
 pub use error::{Reject, RejectKind};
 pub use limits::ScanLimits;
-pub use scan::scan_body;
+pub use scan::{scan_body, StreamScanner};
 pub use values::format_rfc3339;
 pub use writer::{refusal_reply, Refusal, Reply, ReplyContext};

@@ -42,14 +42,7 @@ pub fn scan_body(input: &[u8], limits: &ScanLimits) -> Result<Envelope, Reject> 
     } else {
         0
     };
-    let mut scanner = Scanner {
-        input,
-        skip: SkipState::new(limits),
-        limits,
-        frames: Vec::with_capacity(8),
-        env: None,
-        root_closed: false,
-    };
+    let mut scanner = Scanner::new(input, limits);
     scanner.run(bom).map_err(|mut r| {
         if r.message_id.is_none() {
             r.message_id = scanner
@@ -66,6 +59,7 @@ pub fn scan_body(input: &[u8], limits: &ScanLimits) -> Result<Envelope, Reject> 
 }
 
 /// An open envelope element.
+#[derive(Clone)]
 struct Frame {
     node: &'static Node,
     /// How many of each child slot have been seen.
@@ -89,6 +83,72 @@ struct Scanner<'a> {
     frames: Vec<Frame>,
     env: Option<Envelope>,
     root_closed: bool,
+    /// Streaming: `input` starts with a replayed copy of the root start tag, `prefix_len` bytes
+    /// long, that only restores the namespace scope; `input[prefix_len]` is at `origin` in the
+    /// stream. Whole-body scans have both zero.
+    prefix_len: usize,
+    origin: usize,
+    replay_root: bool,
+    /// Streaming: a snapshot at every point where the envelope can resume (after the root start
+    /// tag, after each child of the root), and the root start tag once read.
+    streaming: bool,
+    checkpoint: Option<Checkpoint>,
+    root_tag: Option<Vec<u8>>,
+}
+
+/// Where a streamed scan can resume: the stream offset, and the state there.
+#[derive(Clone)]
+struct Checkpoint {
+    at: usize,
+    env: EnvMark,
+    root: Option<Frame>,
+    elements: usize,
+    root_closed: bool,
+}
+
+/// The envelope's growth since a checkpoint: vectors only grow, so lengths suffice for them.
+#[derive(Clone)]
+struct EnvMark {
+    feeds: usize,
+    subscription_ids: usize,
+    content_bindings: usize,
+    delivery_addresses: usize,
+    services: usize,
+    content_block_spans: usize,
+    action: Option<Field>,
+    status_type: Option<Field>,
+    content_blocks: usize,
+    signed: bool,
+}
+
+impl EnvMark {
+    fn of(e: &Envelope) -> EnvMark {
+        EnvMark {
+            feeds: e.feeds.len(),
+            subscription_ids: e.subscription_ids.len(),
+            content_bindings: e.content_bindings.len(),
+            delivery_addresses: e.delivery_addresses.len(),
+            services: e.services.len(),
+            content_block_spans: e.content_block_spans.len(),
+            action: e.action.clone(),
+            status_type: e.status_type.clone(),
+            content_blocks: e.content_blocks,
+            signed: e.signed,
+        }
+    }
+
+    fn restore(&self, e: &mut Envelope) {
+        e.feeds.truncate(self.feeds);
+        e.subscription_ids.truncate(self.subscription_ids);
+        e.content_bindings.truncate(self.content_bindings);
+        e.delivery_addresses.truncate(self.delivery_addresses);
+        e.services.truncate(self.services);
+        e.content_block_spans.truncate(self.content_block_spans);
+        e.action = self.action.clone();
+        e.status_type = self.status_type.clone();
+        e.content_blocks = self.content_blocks;
+        e.signed = self.signed;
+    }
 }
 
 /// Which namespace a name resolved to, relative to the message's dialect.
@@ -117,8 +177,52 @@ fn lossy(s: &str) -> String {
 }
 
 impl<'a> Scanner<'a> {
-    fn offset(&self, reader: &NsReader<&'a [u8]>) -> usize {
+    fn new(input: &'a [u8], limits: &'a ScanLimits) -> Scanner<'a> {
+        Scanner {
+            input,
+            skip: SkipState::new(limits),
+            limits,
+            frames: Vec::with_capacity(8),
+            env: None,
+            root_closed: false,
+            prefix_len: 0,
+            origin: 0,
+            replay_root: false,
+            streaming: false,
+            checkpoint: None,
+            root_tag: None,
+        }
+    }
+
+    /// Position in `input` of the reader.
+    fn local(&self, reader: &NsReader<&'a [u8]>) -> usize {
         self.input.len() - reader.get_ref().len()
+    }
+
+    /// Position in the message (the stream) of a position in `input`.
+    fn abs(&self, local: usize) -> usize {
+        (local + self.origin).saturating_sub(self.prefix_len)
+    }
+
+    /// Position in the message of the reader.
+    fn offset(&self, reader: &NsReader<&'a [u8]>) -> usize {
+        self.abs(self.local(reader))
+    }
+
+    /// Records a point where a streamed scan can resume.
+    fn mark(&mut self, at: usize) {
+        if !self.streaming {
+            return;
+        }
+        if let Some(env) = &self.env {
+            self.checkpoint = Some(Checkpoint {
+                at,
+                env: EnvMark::of(env),
+                root: self.frames.first().cloned(),
+                elements: self.skip.elements,
+                root_closed: self.root_closed,
+            });
+        }
     }
 
     fn run(&mut self, bom: usize) -> Result<(), Reject> {
@@ -126,7 +230,8 @@ impl<'a> Scanner<'a> {
         reader.config_mut().check_comments = true;
         reader.config_mut().check_end_names = true;
         loop {
-            let before = self.offset(&reader);
+            let local_before = self.local(&reader);
+            let before = self.abs(local_before);
             let (res, event) = match reader.read_resolved_event() {
                 Ok(pair) => pair,
                 Err(e) => return Err(Reject::new(RejectKind::Malformed, e.to_string()).at(before)),
@@ -168,12 +273,27 @@ impl<'a> Scanner<'a> {
                 }
                 Event::PI(_) | Event::Comment(_) => {}
                 Event::Start(e) => {
+                    if self.replay_root {
+                        // The replayed root start tag: its frame is already open.
+                        self.replay_root = false;
+                        continue;
+                    }
                     let ns = ns?;
                     self.open(ns, &e, before, &reader)?;
                     let after = self.offset(&reader);
+                    if self.frames.len() == 1 {
+                        if self.streaming {
+                            self.root_tag =
+                                Some(self.input[local_before..self.local(&reader)].to_vec());
+                        }
+                        self.mark(after);
+                    }
                     if matches!(self.frames.last().map(|f| f.node.body), Some(Body::Payload)) {
                         let depth = self.frames.len();
-                        let end = skip::skip_content(self.input, after, depth, &mut self.skip)?;
+                        let local_after = self.local(&reader);
+                        let end =
+                            skip::skip_content(self.input, local_after, depth, &mut self.skip)
+                                .map_err(|r| self.fix(r))?;
                         *reader.get_mut() = &self.input[end..];
                     }
                 }
@@ -182,10 +302,16 @@ impl<'a> Scanner<'a> {
                     self.open(ns, &e, before, &reader)?;
                     let after = self.offset(&reader);
                     self.close(after)?;
+                    if self.frames.len() <= 1 {
+                        self.mark(after);
+                    }
                 }
                 Event::End(_) => {
                     let after = self.offset(&reader);
                     self.close(after)?;
+                    if self.frames.len() <= 1 {
+                        self.mark(after);
+                    }
                 }
                 Event::Text(t) => {
                     let after = self.offset(&reader);
@@ -232,12 +358,18 @@ impl<'a> Scanner<'a> {
                             RejectKind::Malformed,
                             "the document ends inside an element",
                         )
-                        .at(self.input.len()));
+                        .at(self.abs(self.input.len())));
                     }
                     return Ok(());
                 }
             }
         }
+    }
+
+    /// Turns a position in `input` (the skipper's) into a position in the message.
+    fn fix(&self, mut r: Reject) -> Reject {
+        r.offset = r.offset.map(|o| self.abs(o));
+        r
     }
 
     fn limit(&self, kind: RejectKind, detail: String, at: usize) -> Reject {
@@ -524,7 +656,7 @@ impl<'a> Scanner<'a> {
         let base = self.input.as_ptr() as usize;
         let p = bytes.as_ptr() as usize;
         if p >= base && p + bytes.len() <= base + self.input.len() {
-            p - base..p - base + bytes.len()
+            self.abs(p - base)..self.abs(p - base + bytes.len())
         } else {
             0..0
         }
@@ -780,6 +912,183 @@ impl<'a> Scanner<'a> {
             Capture::ServiceType | Capture::ServiceAddress => {}
         }
         Ok(())
+    }
+}
+
+/// The envelope scan of a message that arrives in pieces (a poll response streaming from an
+/// upstream), in bounded memory.
+///
+/// [`StreamScanner::feed`] takes each piece; [`StreamScanner::verified`] says how many bytes from
+/// the start have been read completely and may be passed on; [`StreamScanner::finish`] ends the
+/// message and returns the same envelope [`scan_body`] gives for the whole, or the same kind of
+/// rejection. Only the unfinished child of the root element (one content block, say) is held,
+/// up to `max_held_bytes`; the scan resumes after the last complete child with the root start
+/// tag replayed for its namespace scope. A piece that ends mid-element is retried once the held
+/// bytes have doubled, so the work stays linear in the message size.
+pub struct StreamScanner {
+    limits: ScanLimits,
+    /// Bytes not yet verified; `buf[0]` is at `origin` in the message.
+    buf: Vec<u8>,
+    origin: usize,
+    total: usize,
+    root_tag: Option<Vec<u8>>,
+    resume: Option<(Envelope, Checkpoint)>,
+    retry_at: usize,
+}
+
+impl StreamScanner {
+    pub fn new(limits: ScanLimits) -> StreamScanner {
+        StreamScanner {
+            limits,
+            buf: Vec::new(),
+            origin: 0,
+            total: 0,
+            root_tag: None,
+            resume: None,
+            retry_at: 0,
+        }
+    }
+
+    /// Bytes from the start of the message that are completely read and valid so far.
+    pub fn verified(&self) -> usize {
+        self.origin
+    }
+
+    /// Takes the next piece of the message.
+    pub fn feed(&mut self, piece: &[u8]) -> Result<(), Reject> {
+        self.total += piece.len();
+        if self.total > self.limits.max_total_bytes {
+            return Err(Reject::new(
+                RejectKind::TooLarge,
+                format!("message exceeds {} bytes", self.limits.max_total_bytes),
+            ));
+        }
+        self.buf.extend_from_slice(piece);
+        if self.buf.len() >= self.retry_at {
+            self.attempt(false)?;
+        }
+        if self.buf.len() > self.limits.max_held_bytes {
+            return Err(Reject::new(
+                RejectKind::TooLarge,
+                format!(
+                    "an element of more than {} bytes while streaming",
+                    self.limits.max_held_bytes
+                ),
+            )
+            .at(self.origin));
+        }
+        Ok(())
+    }
+
+    /// Ends the message.
+    pub fn finish(mut self) -> Result<Envelope, Reject> {
+        self.attempt(true)?;
+        match self.resume {
+            Some((env, cp)) if cp.root_closed => Ok(env),
+            Some(_) => Err(Reject::new(
+                RejectKind::Malformed,
+                "the document ends inside an element",
+            )
+            .at(self.total)),
+            None => Err(Reject::new(RejectKind::Empty, "the body holds no element")),
+        }
+    }
+
+    fn attempt(&mut self, last: bool) -> Result<(), Reject> {
+        let valid = match std::str::from_utf8(&self.buf) {
+            Ok(_) => self.buf.len(),
+            // A character split between two pieces: wait for the rest.
+            Err(e) if e.error_len().is_none() && !last => e.valid_up_to(),
+            Err(e) => {
+                return Err(
+                    Reject::new(RejectKind::Encoding, "the body is not valid UTF-8")
+                        .at(self.origin + e.valid_up_to()),
+                )
+            }
+        };
+        if self.origin == 0
+            && (self.buf.starts_with(&[0xFE, 0xFF]) || self.buf.starts_with(&[0xFF, 0xFE]))
+        {
+            return Err(
+                Reject::new(RejectKind::Encoding, "UTF-16 is not accepted; send UTF-8").at(0),
+            );
+        }
+        let replay = match (&self.root_tag, &self.resume) {
+            (Some(tag), Some((_, cp))) if !cp.root_closed => Some(tag.as_slice()),
+            _ => None,
+        };
+        let joined;
+        let (input, prefix_len): (&[u8], usize) = match replay {
+            Some(tag) => {
+                joined = [tag, &self.buf[..valid]].concat();
+                (&joined, tag.len())
+            }
+            None => (&self.buf[..valid], 0),
+        };
+        let mut sc = Scanner::new(input, &self.limits);
+        sc.streaming = true;
+        sc.prefix_len = prefix_len;
+        sc.origin = self.origin;
+        if let Some((env, cp)) = &self.resume {
+            sc.env = Some(env.clone());
+            sc.frames.extend(cp.root.clone());
+            sc.skip.elements = cp.elements;
+            sc.root_closed = cp.root_closed;
+            sc.replay_root = prefix_len > 0;
+        }
+        let bom = if self.origin == 0 && input.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            3
+        } else {
+            0
+        };
+        let result = sc.run(bom);
+        if self.root_tag.is_none() {
+            self.root_tag = sc.root_tag.take();
+        }
+        match result {
+            Ok(()) => {
+                // The input ended cleanly with the root closed: all of it is verified.
+                let end_state = sc.env.take().map(|env| {
+                    let cp = Checkpoint {
+                        at: self.origin + valid,
+                        env: EnvMark::of(&env),
+                        root: None,
+                        elements: sc.skip.elements,
+                        root_closed: true,
+                    };
+                    (env, cp)
+                });
+                self.resume = end_state.or(self.resume.take());
+                self.buf.drain(..valid);
+                self.origin += valid;
+                self.retry_at = 0;
+                Ok(())
+            }
+            // Anything malformed may just be cut short: resume from the last checkpoint once
+            // more has arrived. Every other kind is final at once.
+            Err(r) if !last && r.kind == RejectKind::Malformed => {
+                if let (Some(cp), Some(mut env)) = (sc.checkpoint.take(), sc.env.take()) {
+                    cp.env.restore(&mut env);
+                    let consumed = cp.at - self.origin;
+                    self.buf.drain(..consumed);
+                    self.origin = cp.at;
+                    self.resume = Some((env, cp));
+                }
+                self.retry_at = (self.buf.len() * 2).max(self.buf.len() + 4096);
+                Ok(())
+            }
+            Err(mut r) => {
+                if r.message_id.is_none() {
+                    r.message_id = sc
+                        .env
+                        .as_ref()
+                        .or(self.resume.as_ref().map(|(e, _)| e))
+                        .map(|e| e.message_id.value.clone())
+                        .filter(|v| !v.is_empty());
+                }
+                Err(r)
+            }
+        }
     }
 }
 

@@ -176,6 +176,19 @@ fn lossy(s: &str) -> String {
     s.to_string()
 }
 
+/// The skipper's character rules for names (`skip::check_name`), for the names the envelope
+/// reader reads itself: quick-xml does not check them.
+fn valid_name(name: &[u8]) -> bool {
+    match name.first() {
+        None => false,
+        Some(first) => {
+            !(first.is_ascii_digit()
+                || matches!(first, b'-' | b'.')
+                || name.iter().any(|b| matches!(b, b'<' | b'"' | b'\'' | b'&')))
+        }
+    }
+}
+
 impl<'a> Scanner<'a> {
     fn new(input: &'a [u8], limits: &'a ScanLimits) -> Scanner<'a> {
         Scanner {
@@ -315,11 +328,21 @@ impl<'a> Scanner<'a> {
                 }
                 Event::Text(t) => {
                     let after = self.offset(&reader);
-                    self.text(&t.xml10_content(), before..after)?;
+                    // XML 1.0 §2.4: `]]>` must not occur in character data; quick-xml lets it
+                    // through, a strict upstream parser refuses the message.
+                    if t.contains("]]>") {
+                        return Err(
+                            Reject::new(RejectKind::Malformed, "']]>' in character data")
+                                .at(before),
+                        );
+                    }
+                    self.text(&t.xml10_content(), before..after, 0)?;
                 }
                 Event::CData(t) => {
                     let after = self.offset(&reader);
-                    self.text(&t, before..after)?;
+                    // `<![CDATA[` and `]]>` are markup, not character data: the skipper does not
+                    // count them against max_text_bytes either.
+                    self.text(&t, before..after, "<![CDATA[]]>".len())?;
                 }
                 Event::GeneralRef(r) => {
                     let after = self.offset(&reader);
@@ -350,7 +373,7 @@ impl<'a> Scanner<'a> {
                             }
                         }
                     };
-                    self.text(c.encode_utf8(&mut [0; 4]), before..after)?;
+                    self.text(c.encode_utf8(&mut [0; 4]), before..after, 0)?;
                 }
                 Event::Eof => {
                     if !self.frames.is_empty() {
@@ -406,6 +429,11 @@ impl<'a> Scanner<'a> {
                 format!("a name longer than {} bytes", self.limits.max_name_bytes),
                 at,
             ));
+        }
+        // quick-xml does not check names: hold the start tags read here (a Draft 1 STIX document
+        // sits in an envelope slot) to the skipper's name rules for payload.
+        if !valid_name(qname.as_ref().as_bytes()) {
+            return Err(Reject::new(RejectKind::Malformed, "invalid element name").at(at));
         }
         let local_name = e.local_name();
         let local: &str = local_name.as_ref();
@@ -558,6 +586,10 @@ impl<'a> Scanner<'a> {
                     at,
                 ));
             }
+            // As for element names: quick-xml does not check attribute names.
+            if !valid_name(key.as_ref().as_bytes()) {
+                return Err(Reject::new(RejectKind::Malformed, "invalid attribute name").at(at));
+            }
             if attr.value.len() > self.limits.max_attribute_bytes {
                 return Err(self.limit(
                     RejectKind::AttributeTooLong,
@@ -662,8 +694,9 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn text(&mut self, content: &str, span: Range<usize>) -> Result<(), Reject> {
-        if span.len() > self.limits.max_text_bytes {
+    /// Character data at `span`, of which `markup` bytes are not character data (CDATA's).
+    fn text(&mut self, content: &str, span: Range<usize>, markup: usize) -> Result<(), Reject> {
+        if span.len().saturating_sub(markup) > self.limits.max_text_bytes {
             return Err(self.limit(
                 RejectKind::TextTooLong,
                 format!(
@@ -672,6 +705,16 @@ impl<'a> Scanner<'a> {
                 ),
                 span.start,
             ));
+        }
+        // XML 1.0 §2.2: character data holds `Char`s only (no C0 controls but tab, LF, CR; no
+        // U+FFFE, U+FFFF). quick-xml does not check, and this text becomes field values (ids,
+        // names, addresses) that reach policy and logs; attribute values are checked likewise.
+        if !content.chars().all(skip::is_xml_char) {
+            return Err(Reject::new(
+                RejectKind::Malformed,
+                "a character not allowed in XML character data",
+            )
+            .at(span.start));
         }
         let Some(frame) = self.frames.last_mut() else {
             if content.chars().all(values::is_xml_space) {
@@ -964,7 +1007,12 @@ impl StreamScanner {
             ));
         }
         self.buf.extend_from_slice(piece);
-        if self.buf.len() >= self.retry_at {
+        // Past the hold limit, try once more before refusing: the postponed retries (`retry_at`)
+        // can leave complete children unverified in `buf`, and only an incomplete element may
+        // count against the limit. Without this, children well under the limit were refused
+        // depending on how the message was cut. Linear still: every two forced attempts
+        // verify at least `max_held_bytes` new bytes, or the next one refuses.
+        if self.buf.len() >= self.retry_at || self.buf.len() > self.limits.max_held_bytes {
             self.attempt(false)?;
         }
         if self.buf.len() > self.limits.max_held_bytes {
@@ -1012,6 +1060,12 @@ impl StreamScanner {
             return Err(
                 Reject::new(RejectKind::Encoding, "UTF-16 is not accepted; send UTF-8").at(0),
             );
+        }
+        // Nothing yet but a UTF-8 byte order mark: wait for more. Scanning it alone would verify
+        // it and drop it from the buffer, and the XML declaration after it would then no longer
+        // be "at the start" (a BOM'd message was refused when a piece ended right after the BOM).
+        if self.origin == 0 && valid == 3 && self.buf.starts_with(&[0xEF, 0xBB, 0xBF]) && !last {
+            return Ok(());
         }
         let replay = match (&self.root_tag, &self.resume) {
             (Some(tag), Some((_, cp))) if !cp.root_closed => Some(tag.as_slice()),

@@ -1,2 +1,4 @@
 #![forbid(unsafe_code)]
+pub mod config;
+pub mod demo;
 pub mod taxii;

@@ -130,8 +130,9 @@ fn names(ds: &[Dialect]) -> String {
         .join(" or ")
 }
 
-/// The dialects the headers allow (all three when there are none).
-fn header_dialects(ctx: &HttpContext) -> Result<Vec<Dialect>, Reject> {
+/// The dialects the headers allow (all three when there are none), checking each header's
+/// syntax and their agreement with each other and with the transport.
+pub fn header_dialects(ctx: &HttpContext) -> Result<Vec<Dialect>, Reject> {
     let mut allowed: Vec<Dialect> = Dialect::ALL.to_vec();
     let mut narrow = |what: &str, ds: &[Dialect]| -> Result<(), Reject> {
         let before = allowed.clone();

@@ -1,0 +1,690 @@
+//! The gateway configuration: TOML in, a validated immutable [`GatewayConfig`] out.
+//!
+//! Every external format converts into the internal structure here, and nothing downstream of
+//! loading sees raw file values. Unknown keys are refused; every error names the file, the line
+//! and the key.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::taxii::{Dialect, ScanLimits};
+
+/// A configuration error: where, which key, what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the error is about the file as a whole.
+    pub line: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// ------------------------------------------------------------------------------------------
+// The file format (serde). Names carry units; every optional key has a documented default.
+// ------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default, rename = "listener")]
+    listeners: Vec<Spanned<RawListener>>,
+    #[serde(default, rename = "upstream")]
+    upstreams: Vec<Spanned<RawUpstream>>,
+    #[serde(default, rename = "route")]
+    routes: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    xml_limits: ScanLimits,
+    #[serde(default)]
+    responses: RawResponses,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    threads: usize,
+    grace_period_seconds: u64,
+    graceful_shutdown_timeout_seconds: u64,
+    pid_file: Option<PathBuf>,
+    /// The public base URL clients reach the gateway at, when it differs from the listener
+    /// (behind a load balancer). Used to rewrite advertised service addresses.
+    public_url: Option<String>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            threads: 2,
+            grace_period_seconds: 5,
+            graceful_shutdown_timeout_seconds: 10,
+            pid_file: None,
+            public_url: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    address: Spanned<String>,
+    tls: Option<RawListenerTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListenerTls {
+    certificate_file: Spanned<PathBuf>,
+    key_file: Spanned<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    name: Spanned<String>,
+    url: Spanned<String>,
+    #[serde(default = "default_connect_timeout_ms")]
+    connect_timeout_ms: u64,
+    #[serde(default = "default_read_timeout_ms")]
+    read_timeout_ms: u64,
+    #[serde(default)]
+    tls: RawUpstreamTls,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    2_000
+}
+fn default_read_timeout_ms() -> u64 {
+    30_000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstreamTls {
+    #[serde(default = "default_true")]
+    verify: bool,
+    ca_file: Option<Spanned<PathBuf>>,
+    sni: Option<String>,
+}
+
+impl Default for RawUpstreamTls {
+    fn default() -> Self {
+        RawUpstreamTls {
+            verify: true,
+            ca_file: None,
+            sni: None,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    path: Spanned<String>,
+    host: Option<String>,
+    upstream: Spanned<String>,
+    upstream_path: Option<Spanned<String>>,
+    #[serde(default = "all_dialects")]
+    dialects: Spanned<Vec<String>>,
+    #[serde(default = "default_max_body_bytes")]
+    max_body_bytes: usize,
+}
+
+fn all_dialects() -> Spanned<Vec<String>> {
+    Spanned::new(
+        0..0,
+        Dialect::ALL
+            .iter()
+            .map(|d| d.as_str().to_string())
+            .collect(),
+    )
+}
+fn default_max_body_bytes() -> usize {
+    10 * 1024 * 1024
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawResponses {
+    max_bytes: u64,
+    hold_bytes: usize,
+}
+
+impl Default for RawResponses {
+    fn default() -> Self {
+        RawResponses {
+            max_bytes: 4 * 1024 * 1024 * 1024,
+            hold_bytes: 1024 * 1024,
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The validated configuration.
+// ------------------------------------------------------------------------------------------
+
+/// The whole gateway configuration, validated.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub source: PathBuf,
+    pub server: Server,
+    pub listeners: Vec<Listener>,
+    pub upstreams: Vec<Upstream>,
+    pub routes: Vec<Route>,
+    pub xml_limits: ScanLimits,
+    pub responses: Responses,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Worker threads of the proxy service. Default 2.
+    pub threads: usize,
+    /// After SIGTERM, how long in-flight exchanges may take. Default 5 s.
+    pub grace_period: Duration,
+    /// After the grace period, how long the runtime may take to stop. Default 10 s.
+    pub graceful_shutdown_timeout: Duration,
+    pub pid_file: Option<PathBuf>,
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub address: SocketAddr,
+    pub tls: Option<ListenerTls>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerTls {
+    pub certificate_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub name: String,
+    pub scheme: Scheme,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix of the URL (without a trailing `/`), prepended to routes' upstream paths.
+    pub base_path: String,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub verify_tls: bool,
+    pub ca_file: Option<PathBuf>,
+    pub sni: String,
+}
+
+impl Upstream {
+    /// `host:port`, for connecting.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The URL prefix the upstream advertises its services under.
+    pub fn origin(&self) -> String {
+        let scheme = match self.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        format!("{scheme}://{}{}", self.authority(), self.base_path)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub path: String,
+    pub host: Option<String>,
+    /// Index into [`GatewayConfig::upstreams`].
+    pub upstream: usize,
+    pub upstream_path: String,
+    pub dialects: Vec<Dialect>,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Responses {
+    /// Largest response body streamed through. Default 4 GiB.
+    pub max_bytes: u64,
+    /// Responses up to this size are read whole and checked before any byte is passed on, so
+    /// that a rejected one can still be replaced by a FAILURE answer. Default 1 MiB.
+    pub hold_bytes: usize,
+}
+
+impl GatewayConfig {
+    /// Reads and validates a configuration file (relative paths inside it are relative to the
+    /// working directory, as operators expect from a service's command line).
+    pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        GatewayConfig::parse(path, &text)
+    }
+
+    /// Validates configuration text that came from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
+        let at = |span: Range<usize>, key: &str, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line: line_of(text, span.start),
+            key: key.to_string(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().to_string();
+            let key = message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.starts_with("unknown field"))
+                .unwrap_or("")
+                .to_string();
+            at(span, &key, message)
+        })?;
+
+        let server = Server {
+            threads: raw.server.threads.max(1),
+            grace_period: Duration::from_secs(raw.server.grace_period_seconds),
+            graceful_shutdown_timeout: Duration::from_secs(
+                raw.server.graceful_shutdown_timeout_seconds,
+            ),
+            pid_file: raw.server.pid_file,
+            public_url: raw
+                .server
+                .public_url
+                .map(|u| u.trim_end_matches('/').to_string()),
+        };
+
+        if raw.listeners.is_empty() {
+            return Err(at(
+                0..0,
+                "listener",
+                "at least one [[listener]] is needed".into(),
+            ));
+        }
+        let mut listeners = Vec::new();
+        let mut addresses = BTreeSet::new();
+        for l in raw.listeners {
+            let l = l.into_inner();
+            let address: SocketAddr = l.address.get_ref().parse().map_err(|e| {
+                at(
+                    l.address.span(),
+                    "listener.address",
+                    format!("{:?} is not ip:port: {e}", l.address.get_ref()),
+                )
+            })?;
+            if !addresses.insert(address) {
+                return Err(at(
+                    l.address.span(),
+                    "listener.address",
+                    format!("{address} is listed twice"),
+                ));
+            }
+            let tls = match l.tls {
+                None => None,
+                Some(t) => {
+                    for (f, key) in [
+                        (&t.certificate_file, "listener.tls.certificate_file"),
+                        (&t.key_file, "listener.tls.key_file"),
+                    ] {
+                        if !f.get_ref().is_file() {
+                            return Err(at(
+                                f.span(),
+                                key,
+                                format!("{} is not a readable file", f.get_ref().display()),
+                            ));
+                        }
+                    }
+                    Some(ListenerTls {
+                        certificate_file: t.certificate_file.into_inner(),
+                        key_file: t.key_file.into_inner(),
+                    })
+                }
+            };
+            listeners.push(Listener { address, tls });
+        }
+
+        let mut upstreams: Vec<Upstream> = Vec::new();
+        for u in raw.upstreams {
+            let u = u.into_inner();
+            let name = u.name.get_ref().clone();
+            if name.is_empty() || upstreams.iter().any(|o| o.name == name) {
+                return Err(at(
+                    u.name.span(),
+                    "upstream.name",
+                    format!("{name:?} is empty or not unique"),
+                ));
+            }
+            let (scheme, host, port, base_path) =
+                parse_url(u.url.get_ref()).map_err(|m| at(u.url.span(), "upstream.url", m))?;
+            if let Some(ca) = &u.tls.ca_file {
+                if !ca.get_ref().is_file() {
+                    return Err(at(
+                        ca.span(),
+                        "upstream.tls.ca_file",
+                        format!("{} is not a readable file", ca.get_ref().display()),
+                    ));
+                }
+            }
+            if u.connect_timeout_ms == 0 || u.read_timeout_ms == 0 {
+                return Err(at(
+                    u.url.span(),
+                    "upstream.connect_timeout_ms",
+                    "timeouts must be above 0".into(),
+                ));
+            }
+            upstreams.push(Upstream {
+                name,
+                sni: u.tls.sni.unwrap_or_else(|| host.clone()),
+                scheme,
+                host,
+                port,
+                base_path,
+                connect_timeout: Duration::from_millis(u.connect_timeout_ms),
+                read_timeout: Duration::from_millis(u.read_timeout_ms),
+                verify_tls: u.tls.verify,
+                ca_file: u.tls.ca_file.map(Spanned::into_inner),
+            });
+        }
+
+        if raw.routes.is_empty() {
+            return Err(at(0..0, "route", "at least one [[route]] is needed".into()));
+        }
+        let mut routes: Vec<Route> = Vec::new();
+        for r in raw.routes {
+            let r = r.into_inner();
+            let path = r.path.get_ref().clone();
+            if !path.starts_with('/') {
+                return Err(at(
+                    r.path.span(),
+                    "route.path",
+                    format!("{path:?} must start with /"),
+                ));
+            }
+            let host = r.host.map(|h| h.to_ascii_lowercase());
+            if routes.iter().any(|o| o.path == path && o.host == host) {
+                return Err(at(
+                    r.path.span(),
+                    "route.path",
+                    format!("{path:?} is routed twice"),
+                ));
+            }
+            let upstream = upstreams
+                .iter()
+                .position(|u| &u.name == r.upstream.get_ref())
+                .ok_or_else(|| {
+                    at(
+                        r.upstream.span(),
+                        "route.upstream",
+                        format!("no [[upstream]] is named {:?}", r.upstream.get_ref()),
+                    )
+                })?;
+            let upstream_path = match r.upstream_path {
+                Some(p) if !p.get_ref().starts_with('/') => {
+                    return Err(at(
+                        p.span(),
+                        "route.upstream_path",
+                        format!("{:?} must start with /", p.get_ref()),
+                    ))
+                }
+                Some(p) => p.into_inner(),
+                None => path.clone(),
+            };
+            let mut dialects = Vec::new();
+            for d in r.dialects.get_ref() {
+                let d = Dialect::from_name(d).ok_or_else(|| {
+                    at(
+                        r.dialects.span(),
+                        "route.dialects",
+                        format!("{d:?} is not draft1, 1.0 or 1.1"),
+                    )
+                })?;
+                if !dialects.contains(&d) {
+                    dialects.push(d);
+                }
+            }
+            if dialects.is_empty() {
+                return Err(at(
+                    r.dialects.span(),
+                    "route.dialects",
+                    "a route needs at least one dialect".into(),
+                ));
+            }
+            routes.push(Route {
+                path,
+                host,
+                upstream,
+                upstream_path,
+                dialects,
+                max_body_bytes: r.max_body_bytes,
+            });
+        }
+
+        let responses = Responses {
+            max_bytes: raw.responses.max_bytes,
+            hold_bytes: raw.responses.hold_bytes,
+        };
+        Ok(GatewayConfig {
+            source: path.to_path_buf(),
+            server,
+            listeners,
+            upstreams,
+            routes,
+            xml_limits: raw.xml_limits,
+            responses,
+        })
+    }
+
+    /// The route for a request: exact path, the host-specific route before the host-less one.
+    pub fn route(&self, host: Option<&str>, path: &str) -> Option<&Route> {
+        self.route_index(host, path).map(|i| &self.routes[i])
+    }
+
+    /// Index into `routes` of [`GatewayConfig::route`].
+    pub fn route_index(&self, host: Option<&str>, path: &str) -> Option<usize> {
+        let host = host.map(|h| strip_port(h).to_ascii_lowercase());
+        self.routes
+            .iter()
+            .position(|r| r.path == path && r.host.is_some() && r.host == host)
+            .or_else(|| self.routes.iter().position(|r| r.path == path && r.host.is_none()))
+    }
+
+    /// A human summary, printed by `check`.
+    pub fn summary(&self) -> String {
+        let mut s = format!("{}: valid\n", self.source.display());
+        for l in &self.listeners {
+            s.push_str(&format!(
+                "  listener {} ({})\n",
+                l.address,
+                if l.tls.is_some() { "https" } else { "http" }
+            ));
+        }
+        for u in &self.upstreams {
+            s.push_str(&format!("  upstream {} -> {}\n", u.name, u.origin()));
+        }
+        for r in &self.routes {
+            let dialects: Vec<&str> = r.dialects.iter().map(|d| d.as_str()).collect();
+            s.push_str(&format!(
+                "  route {}{} -> {}{} [{}]\n",
+                r.host.as_deref().unwrap_or(""),
+                r.path,
+                self.upstreams[r.upstream].name,
+                r.upstream_path,
+                dialects.join(", ")
+            ));
+        }
+        s
+    }
+}
+
+/// `host:port` → `host`; `[v6]:port` → `v6`.
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// `http[s]://host[:port][/base]`.
+fn parse_url(url: &str) -> Result<(Scheme, String, u16, String), String> {
+    let (scheme, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (Scheme::Http, r)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (Scheme::Https, r)
+    } else {
+        return Err(format!("{url:?} must start with http:// or https://"));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let default_port = if scheme == Scheme::Http { 80 } else { 443 };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("{url:?}: unclosed [ in the host"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| format!("{url:?}: bad port"))?,
+            None => default_port,
+        };
+        (h.to_string(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse().map_err(|_| format!("{url:?}: bad port"))?,
+            ),
+            None => (authority.to_string(), default_port),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    if path.contains('?') || path.contains('#') {
+        return Err(format!("{url:?}: no query or fragment in an upstream URL"));
+    }
+    Ok((scheme, host, port, path.trim_end_matches('/').to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[listener]]
+address = "127.0.0.1:8080"
+
+[[upstream]]
+name = "sample"
+url = "http://127.0.0.1:9000/base/"
+
+[[route]]
+path = "/services/poll"
+upstream = "sample"
+upstream_path = "/poll"
+dialects = ["1.1", "draft1"]
+"#;
+
+    fn parse(text: &str) -> Result<GatewayConfig, ConfigError> {
+        GatewayConfig::parse(Path::new("gw.toml"), text)
+    }
+
+    #[test]
+    fn a_good_file_loads() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.listeners[0].address.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.upstreams[0].origin(), "http://127.0.0.1:9000/base");
+        let r = c.route(Some("example.org:8080"), "/services/poll").unwrap();
+        assert_eq!(r.upstream_path, "/poll");
+        assert_eq!(r.dialects, vec![Dialect::V11, Dialect::Draft1]);
+        assert!(c.route(None, "/services/inbox").is_none());
+        assert_eq!(c.xml_limits, ScanLimits::default());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = parse(&GOOD.replace("upstream_path", "upstream_pth")).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (12, "upstream_pth"), "{e}");
+        assert!(
+            e.to_string().starts_with("gw.toml:12: upstream_pth: "),
+            "{e}"
+        );
+
+        let e = parse(&GOOD.replace("upstream = \"sample\"", "upstream = \"nope\"")).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (11, "route.upstream"), "{e}");
+
+        let e = parse(&GOOD.replace("\"1.1\", \"draft1\"", "\"1.2\"")).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (13, "route.dialects"), "{e}");
+
+        let e = parse(&GOOD.replace("127.0.0.1:8080", "localhost")).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (3, "listener.address"), "{e}");
+
+        let e = parse(&GOOD.replace("http://127.0.0.1:9000/base/", "ftp://x")).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (7, "upstream.url"), "{e}");
+
+        let e = parse(&format!("{GOOD}\n[xml_limits]\nmax_depht = 3\n")).unwrap_err();
+        assert_eq!(e.key, "max_depht", "{e}");
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("https://[::1]/x").unwrap(),
+            (Scheme::Https, "::1".into(), 443, "/x".into())
+        );
+        assert_eq!(
+            parse_url("http://h:81").unwrap(),
+            (Scheme::Http, "h".into(), 81, "".into())
+        );
+        assert!(parse_url("http://:81").is_err());
+        assert!(parse_url("http://h:x").is_err());
+    }
+}

@@ -1,4 +1,10 @@
+//! taxii-gateway: a security gateway for TAXII 1.x (Draft 1, 1.0, 1.1) on Pingora.
+
 #![forbid(unsafe_code)]
+
 pub mod config;
 pub mod demo;
+pub mod policy;
+pub mod proxy;
+pub mod server;
 pub mod taxii;

@@ -6,6 +6,8 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use taxii_gateway::config::GatewayConfig;
 use taxii_gateway::taxii::{scan_message, HttpContext, ScanLimits, Transport};
 
 #[derive(Parser)]
@@ -21,6 +23,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the gateway.
+    Run {
+        /// The gateway configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Load and validate a configuration and everything it names; print a summary.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Read one TAXII message and print its envelope as one JSON object (exit 0), or
     /// {"error": KIND, "detail": TEXT} when the gateway would reject it (exit 2).
     Inspect {
@@ -53,6 +66,17 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Run { config } => run(&config),
+        Command::Check { config } => match GatewayConfig::load(&config) {
+            Ok(c) => {
+                print!("{}", c.summary());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("taxii-gateway check: {e}");
+                ExitCode::from(1)
+            }
+        },
         Command::Inspect {
             file,
             method,
@@ -137,4 +161,28 @@ fn read_input(file: Option<&str>, limit: usize) -> std::io::Result<Vec<u8>> {
             .read_to_end(&mut body)?,
     };
     Ok(body)
+}
+
+/// `run`: validate, then serve until SIGTERM (graceful) or SIGINT (fast).
+fn run(path: &std::path::Path) -> ExitCode {
+    init_logging();
+    let config = match GatewayConfig::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("taxii-gateway run: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match taxii_gateway::server::build(config) {
+        Ok(server) => server.run_forever(),
+        Err(e) => {
+            eprintln!("taxii-gateway run: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging() {
+    let env = env_logger::Env::default().default_filter_or("info");
+    let _ = env_logger::Builder::from_env(env).try_init();
 }

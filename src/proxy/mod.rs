@@ -1,0 +1,528 @@
+//! The Pingora `ProxyHttp` implementation: glue between Pingora's phases and the modules that
+//! hold the logic (`taxii`, `config`). Each phase method is short; what a phase decides lives in
+//! the module that owns the concept.
+//!
+//! One exchange, phase by phase:
+//! - `request_filter`: route, identify the transport, read the body (bodies that fit Pingora's
+//!   64 KiB retry buffer), scan and decide before the upstream is contacted;
+//! - `request_body_filter`: larger bodies are held back chunk by chunk and decided at their end;
+//!   a refusal aborts the upstream connection, which has seen the request head but no body byte;
+//! - `upstream_peer`, `upstream_request_filter`: the route's upstream, path, identity headers;
+//! - `response_filter`, `response_body_filter`: the response is scanned as it streams; a
+//!   response the core rejects is replaced by a FAILURE answer (or, once bytes have left, cut);
+//! - `fail_to_proxy`: upstream faults become 502/504 answers in the requester's dialect.
+
+mod response;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::utils::tls::WrappedX509;
+use pingora::{Error, ErrorSource, ErrorType, Result};
+
+use crate::config::{GatewayConfig, Route, Scheme};
+use crate::taxii::{
+    refusal_reply, scan_message, Dialect, Envelope, HttpContext, Refusal, Reject, RejectKind,
+    ReplyContext, Transport,
+};
+
+pub use response::ResponseCheck;
+
+/// Bodies up to this size are read and decided in `request_filter`, before the upstream is
+/// contacted; Pingora replays them from its retry buffer (hard-coded at 64 KiB, PINGORA.md).
+const EARLY_BODY_BYTES: usize = 64 * 1024;
+
+/// The gateway service: a configuration snapshot, swapped whole on reload.
+pub struct Gateway {
+    config: Arc<ArcSwap<GatewayConfig>>,
+    /// Upstream CA sets, loaded once per configuration.
+    upstream_cas: ArcSwap<HashMap<String, Arc<[WrappedX509]>>>,
+}
+
+impl Gateway {
+    pub fn new(config: Arc<ArcSwap<GatewayConfig>>) -> std::result::Result<Gateway, String> {
+        let cas = load_upstream_cas(&config.load())?;
+        Ok(Gateway {
+            config,
+            upstream_cas: ArcSwap::from_pointee(cas),
+        })
+    }
+}
+
+fn load_upstream_cas(
+    config: &GatewayConfig,
+) -> std::result::Result<HashMap<String, Arc<[WrappedX509]>>, String> {
+    let mut cas = HashMap::new();
+    for u in &config.upstreams {
+        let Some(path) = &u.ca_file else { continue };
+        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut certs = Vec::new();
+        for item in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let der = item.map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
+            certs.push(WrappedX509::new(
+                der.to_vec(),
+                pingora::utils::tls::parse_x509,
+            ));
+        }
+        if certs.is_empty() {
+            return Err(format!("{}: no certificate", path.display()));
+        }
+        cas.insert(u.name.clone(), Arc::from(certs.into_boxed_slice()));
+    }
+    Ok(cas)
+}
+
+/// The state of one exchange.
+pub struct Exchange {
+    config: Arc<GatewayConfig>,
+    pub request_id: String,
+    transport: Transport,
+    route: Option<usize>,
+    /// The dialect answers are written in before the request's own is known.
+    dialect: Dialect,
+    pub request: Option<Envelope>,
+    /// The request body, when the gateway holds it.
+    body: Vec<u8>,
+    /// The body was read in `request_filter` (Pingora replays it); otherwise it is collected in
+    /// `request_body_filter`.
+    body_read_early: bool,
+    body_was_chunked: bool,
+    http: HttpContext,
+    /// An answer decided after the upstream was contacted, written by `fail_to_proxy`.
+    pending: Option<(Refusal, Option<String>)>,
+    answered: bool,
+    response: Option<ResponseCheck>,
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Exchange;
+
+    fn new_ctx(&self) -> Exchange {
+        Exchange {
+            config: self.config.load_full(),
+            request_id: format!("{:032x}", random_u128()),
+            transport: Transport::Http,
+            route: None,
+            dialect: Dialect::V11,
+            request: None,
+            body: Vec::new(),
+            body_read_early: false,
+            body_was_chunked: false,
+            http: HttpContext::default(),
+            pending: None,
+            answered: false,
+            response: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Exchange) -> Result<bool> {
+        ctx.transport = match session.digest().and_then(|d| d.ssl_digest.as_ref()) {
+            Some(_) => Transport::Https,
+            None => Transport::Http,
+        };
+        let req = session.req_header();
+        let host = req
+            .headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri.host())
+            .map(str::to_string);
+        let path = req.uri.path().to_string();
+        let Some(route_index) = ctx.config.route_index(host.as_deref(), &path) else {
+            // No TAXII service here: a bare 404, as an HTTP server answers an unknown path.
+            return answer_plain(session, ctx, 404, "no TAXII service at this path\n").await;
+        };
+        ctx.route = Some(route_index);
+        let route = &ctx.config.routes[route_index];
+
+        let mut http = HttpContext::request(req.method.as_str(), req.uri.query());
+        http.transport = Some(ctx.transport);
+        let mut header_error = None;
+        for (name, value) in req.headers.iter() {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            if let Err(r) = http.header(name.as_str(), &value) {
+                header_error.get_or_insert(r);
+            }
+        }
+        ctx.dialect = likely_dialect(&http, route);
+        ctx.body_was_chunked = req.headers.get("transfer-encoding").is_some();
+        let content_length = req
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        ctx.http = http;
+        if let Some(r) = header_error {
+            return refuse(session, ctx, Refusal::Rejected(r.kind), None).await;
+        }
+        if content_length.is_some_and(|n| n > route.max_body_bytes) {
+            return refuse(session, ctx, Refusal::TooLarge, None).await;
+        }
+
+        let small = content_length.is_some_and(|n| n <= EARLY_BODY_BYTES);
+        if ctx.http.method.as_deref() == Some("POST") && !small {
+            // Large or chunked: decided in request_body_filter, before any body byte leaves.
+            return Ok(false);
+        }
+        session.enable_retry_buffering();
+        let limit = route.max_body_bytes.min(EARLY_BODY_BYTES);
+        while let Some(chunk) = session.read_request_body().await? {
+            if ctx.body.len() + chunk.len() > limit {
+                return refuse(session, ctx, Refusal::TooLarge, None).await;
+            }
+            ctx.body.extend_from_slice(&chunk);
+        }
+        ctx.body_read_early = true;
+        match decide(ctx) {
+            Ok(()) => Ok(false),
+            Err((refusal, irt)) => refuse(session, ctx, refusal, irt).await,
+        }
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Exchange,
+    ) -> Result<()> {
+        if ctx.body_read_early {
+            return Ok(());
+        }
+        if let Some(chunk) = body.take() {
+            let limit = ctx.route.map_or(0, |r| ctx.config.routes[r].max_body_bytes);
+            if ctx.body.len() + chunk.len() > limit {
+                ctx.pending = Some((Refusal::TooLarge, None));
+                return Err(Error::explain(
+                    ErrorType::HTTPStatus(413),
+                    "request body too large",
+                ));
+            }
+            ctx.body.extend_from_slice(&chunk);
+            // An empty chunk keeps the upstream waiting; `None` would end its body.
+            *body = Some(Bytes::new());
+        }
+        if end_of_stream {
+            if let Err(pending) = decide(ctx) {
+                ctx.pending = Some(pending);
+                return Err(Error::explain(
+                    ErrorType::HTTPStatus(400),
+                    "request refused",
+                ));
+            }
+            *body = Some(Bytes::from(std::mem::take(&mut ctx.body)));
+        }
+        Ok(())
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut Exchange,
+    ) -> Result<Box<HttpPeer>> {
+        let route = current_route(ctx)?;
+        let up = &ctx.config.upstreams[route.upstream];
+        let tls = up.scheme == Scheme::Https;
+        let mut peer = HttpPeer::new(up.authority(), tls, up.sni.clone());
+        peer.options.connection_timeout = Some(up.connect_timeout);
+        peer.options.total_connection_timeout = Some(up.connect_timeout);
+        peer.options.read_timeout = Some(up.read_timeout);
+        peer.options.write_timeout = Some(up.read_timeout);
+        peer.options.verify_cert = up.verify_tls;
+        peer.options.verify_hostname = up.verify_tls;
+        if let Some(ca) = self.upstream_cas.load().get(&up.name) {
+            peer.options.ca = Some(ca.clone());
+        }
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut Exchange,
+    ) -> Result<()> {
+        let route = current_route(ctx)?;
+        let up = &ctx.config.upstreams[route.upstream];
+        let mut target = format!("{}{}", up.base_path, route.upstream_path);
+        if let Some(q) = session.req_header().uri.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        let uri = target
+            .parse()
+            .map_err(|e| Error::because(ErrorType::InternalError, "upstream path", e))?;
+        upstream_request.set_uri(uri);
+        upstream_request.insert_header("Host", up.authority())?;
+        upstream_request.insert_header("X-Request-Id", &ctx.request_id)?;
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_string());
+        if let Some(ip) = &client {
+            let xff = match upstream_request
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(prior) => format!("{prior}, {ip}"),
+                None => ip.clone(),
+            };
+            upstream_request.insert_header("X-Forwarded-For", xff)?;
+            let proto = if ctx.transport == Transport::Https {
+                "https"
+            } else {
+                "http"
+            };
+            let for_ip = if ip.contains(':') {
+                format!("\"[{ip}]\"")
+            } else {
+                ip.clone()
+            };
+            upstream_request.insert_header("Forwarded", format!("for={for_ip};proto={proto}"))?;
+        }
+        if ctx.body_read_early && ctx.body_was_chunked {
+            // De-chunked into the retry buffer: send it with an exact length.
+            upstream_request.remove_header("transfer-encoding");
+            upstream_request.insert_header("Content-Length", ctx.body.len().to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut Exchange,
+    ) -> Result<()> {
+        let Some(request) = ctx.request.as_ref() else {
+            return Ok(());
+        };
+        let check = ResponseCheck::start(
+            request,
+            upstream_response,
+            ctx.transport,
+            &ctx.config,
+            random_u128(),
+            now_unix(),
+        );
+        upstream_response.insert_header("X-Request-Id", &ctx.request_id)?;
+        ctx.response = Some(check);
+        Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Exchange,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(check) = ctx.response.as_mut() {
+            check.body(body, end_of_stream)?;
+        }
+        Ok(None)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut Exchange,
+    ) -> FailToProxy
+    where
+        Self::CTX: Send + Sync,
+    {
+        let (refusal, irt) = match ctx.pending.take() {
+            Some(p) => p,
+            None => {
+                let irt = ctx.request.as_ref().map(|r| r.message_id.value.clone());
+                match (e.esource(), e.etype()) {
+                    (
+                        _,
+                        ErrorType::ConnectTimedout
+                        | ErrorType::ReadTimedout
+                        | ErrorType::WriteTimedout,
+                    ) => (Refusal::UpstreamTimeout, irt),
+                    (ErrorSource::Upstream, _) => (Refusal::UpstreamFailed, irt),
+                    (
+                        ErrorSource::Downstream,
+                        ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed,
+                    ) => {
+                        return FailToProxy {
+                            error_code: 0,
+                            can_reuse_downstream: false,
+                        };
+                    }
+                    (ErrorSource::Downstream, _) => (Refusal::Rejected(RejectKind::Malformed), irt),
+                    _ if ctx.request.is_some() => (Refusal::UpstreamFailed, irt),
+                    _ => (Refusal::Rejected(RejectKind::Malformed), irt),
+                }
+            }
+        };
+        if ctx.answered || session.response_written().is_some() {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        let reply = reply_for(ctx, &refusal, irt);
+        let status = reply.status;
+        let _ = write_reply(session, ctx, reply).await;
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+}
+
+fn current_route(ctx: &Exchange) -> Result<&Route> {
+    ctx.route
+        .map(|i| &ctx.config.routes[i])
+        .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route"))
+}
+
+/// The dialect to answer in before the message is read: the headers' if they name one, else
+/// the route's only dialect, else 1.1 (OpenTAXII does the same).
+fn likely_dialect(http: &HttpContext, route: &Route) -> Dialect {
+    if http.method.as_deref() == Some("GET") && route.dialects.contains(&Dialect::Draft1) {
+        return Dialect::Draft1;
+    }
+    let mut probe = http.clone();
+    probe.method = None;
+    match crate::taxii::detect::header_dialects(&probe) {
+        Ok(ds) if ds.len() < 3 => ds
+            .iter()
+            .copied()
+            .find(|d| route.dialects.contains(d))
+            .unwrap_or(ds[0]),
+        _ if route.dialects.len() == 1 => route.dialects[0],
+        _ => Dialect::V11,
+    }
+}
+
+/// Reads the held request with the protocol core and applies the route's and the policy's
+/// rules. `Err` carries the answer and the in-response-to to echo.
+fn decide(ctx: &mut Exchange) -> std::result::Result<(), (Refusal, Option<String>)> {
+    let Some(route_index) = ctx.route else {
+        return Err((Refusal::Rejected(RejectKind::NotTaxii), None));
+    };
+    let route = &ctx.config.routes[route_index];
+    let envelope = scan_message(&ctx.http, &ctx.body, &ctx.config.xml_limits)
+        .map_err(|r: Reject| (Refusal::Rejected(r.kind), r.message_id))?;
+    ctx.dialect = envelope.dialect;
+    let irt = Some(envelope.message_id.value.clone());
+    if !route.dialects.contains(&envelope.dialect) {
+        return Err((Refusal::Rejected(RejectKind::UnsupportedMediaType), irt));
+    }
+    if !envelope.kind.is_request() {
+        return Err((Refusal::Rejected(RejectKind::UnknownMessage), irt));
+    }
+    match crate::policy::decide(&envelope) {
+        crate::policy::Decision::Allow => {}
+    }
+    ctx.request = Some(envelope);
+    Ok(())
+}
+
+fn reply_for(
+    ctx: &Exchange,
+    refusal: &Refusal,
+    in_response_to: Option<String>,
+) -> crate::taxii::Reply {
+    refusal_reply(
+        &ReplyContext {
+            dialect: ctx.dialect,
+            transport: ctx.transport,
+            in_response_to,
+            id_seed: random_u128(),
+            now_unix: now_unix(),
+            message: None,
+        },
+        refusal,
+    )
+}
+
+async fn refuse(
+    session: &mut Session,
+    ctx: &mut Exchange,
+    refusal: Refusal,
+    in_response_to: Option<String>,
+) -> Result<bool> {
+    let reply = reply_for(ctx, &refusal, in_response_to);
+    write_reply(session, ctx, reply).await?;
+    Ok(true)
+}
+
+async fn write_reply(
+    session: &mut Session,
+    ctx: &mut Exchange,
+    reply: crate::taxii::Reply,
+) -> Result<()> {
+    let mut resp = ResponseHeader::build(reply.status, Some(reply.headers.len() + 3))?;
+    for (name, value) in &reply.headers {
+        resp.insert_header(*name, value)?;
+    }
+    resp.insert_header("Content-Length", reply.body.len().to_string())?;
+    resp.insert_header("X-Request-Id", &ctx.request_id)?;
+    ctx.answered = true;
+    session.set_keepalive(None);
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::from(reply.body)), true)
+        .await?;
+    Ok(())
+}
+
+async fn answer_plain(
+    session: &mut Session,
+    ctx: &mut Exchange,
+    status: u16,
+    text: &'static str,
+) -> Result<bool> {
+    let mut resp = ResponseHeader::build(status, Some(3))?;
+    resp.insert_header("Content-Type", "text/plain")?;
+    resp.insert_header("Content-Length", text.len().to_string())?;
+    resp.insert_header("X-Request-Id", &ctx.request_id)?;
+    ctx.answered = true;
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::from_static(text.as_bytes())), true)
+        .await?;
+    Ok(true)
+}
+
+pub(crate) fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Random bits for message and request ids (not secrets): the standard library's per-process
+/// random hash keys, a counter and the clock.
+pub(crate) fn random_u128() -> u128 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut a = std::collections::hash_map::RandomState::new().build_hasher();
+    a.write_u64(n);
+    a.write_u128(nanos);
+    let mut b = std::collections::hash_map::RandomState::new().build_hasher();
+    b.write_u64(!n);
+    b.write_u128(nanos);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}

@@ -1,0 +1,244 @@
+//! Checking a response as it streams from the upstream.
+//!
+//! Response headers leave before the first body byte is seen (PINGORA.md), so every checked
+//! response is re-framed as chunked, and the body is held back until the protocol core has
+//! verified it: responses up to `responses.hold_bytes` whole, larger ones (big poll responses)
+//! child by child of the root with [`StreamScanner`]. A response the core rejects is replaced by
+//! a FAILURE message in the requester's dialect while nothing has left yet; after that the
+//! connection is cut, so that no byte the core rejected reaches the client.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::{Error, ErrorType, Result};
+
+use crate::config::GatewayConfig;
+use crate::taxii::detect::header_dialects;
+use crate::taxii::writer::{binding_headers, status_message, Detail, StatusType};
+use crate::taxii::{
+    refusal_reply, Dialect, Envelope, HttpContext, MessageKind, Refusal, ReplyContext,
+    StreamScanner, Transport,
+};
+
+enum Mode {
+    /// Scan, hold, release.
+    Check,
+    /// The upstream's body is dropped; this one is sent at its end.
+    Replace(Option<Bytes>),
+    /// The upstream's body is dropped (the answer already went out).
+    Discard,
+}
+
+/// The response side of one exchange.
+pub struct ResponseCheck {
+    mode: Mode,
+    request_dialect: Dialect,
+    request_kind: MessageKind,
+    /// A Draft 1 inbox push: the answer has no TAXII body at all (Draft 1 Services §5.1.1).
+    empty_expected: bool,
+    headers: HttpContext,
+    scanner: Option<StreamScanner>,
+    held: Vec<u8>,
+    received: u64,
+    released: usize,
+    hold_bytes: usize,
+    max_bytes: u64,
+    failure_ctx: ReplyContext,
+    /// The response's envelope, once read.
+    pub envelope: Option<Envelope>,
+    /// Why the response was refused, if it was.
+    pub refused: Option<String>,
+}
+
+impl ResponseCheck {
+    /// Decides from the upstream's status and headers how the body will be handled, and
+    /// rewrites the header to match.
+    pub fn start(
+        request: &Envelope,
+        upstream_response: &mut ResponseHeader,
+        transport: Transport,
+        config: &GatewayConfig,
+        id_seed: u128,
+        now_unix: u64,
+    ) -> ResponseCheck {
+        let dialect = request.dialect;
+        let status = upstream_response.status.as_u16();
+        let mut headers = HttpContext::default();
+        for (name, value) in upstream_response.headers.iter() {
+            let _ = headers.header(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
+        }
+        let failure_ctx = ReplyContext {
+            dialect,
+            transport,
+            in_response_to: Some(request.message_id.value.clone()),
+            id_seed,
+            now_unix,
+            message: None,
+        };
+        let mut check = ResponseCheck {
+            mode: Mode::Check,
+            request_dialect: dialect,
+            request_kind: request.kind,
+            empty_expected: dialect == Dialect::Draft1 && request.kind == MessageKind::InboxMessage,
+            headers,
+            scanner: Some(StreamScanner::new(config.xml_limits)),
+            held: Vec::new(),
+            received: 0,
+            released: 0,
+            hold_bytes: config.responses.hold_bytes,
+            max_bytes: config.responses.max_bytes,
+            failure_ctx,
+            envelope: None,
+            refused: None,
+        };
+        let ok_status = status == 200;
+        // Draft 1 HTTP binding §7: errors found in headers or while parsing are HTTP statuses;
+        // the upstream's own are passed on, without whatever body it put there.
+        let draft1_http_error = dialect == Dialect::Draft1 && (400..500).contains(&status);
+        if draft1_http_error {
+            check.replace_header(
+                upstream_response,
+                status,
+                binding_headers(dialect, transport, false),
+                None,
+            );
+        } else if !ok_status {
+            // 1.x: "a Status_Message in HTTP 200 whenever possible" (1.0 HTTP binding §4); any
+            // other status from the upstream is a fault of the upstream.
+            check.refused = Some(format!("upstream answered HTTP {status}"));
+            let reply = refusal_reply(&check.failure_ctx, &Refusal::UpstreamFailed);
+            let body = Bytes::from(reply.body);
+            check.replace_header(upstream_response, reply.status, reply.headers, Some(body));
+        } else if !header_dialects(&check.headers).is_ok_and(|ds| ds.contains(&dialect)) {
+            check.refused = Some("the response's TAXII headers name another dialect".into());
+            let reply = refusal_reply(&check.failure_ctx, &Refusal::UpstreamFailed);
+            let body = Bytes::from(reply.body);
+            check.replace_header(upstream_response, reply.status, reply.headers, Some(body));
+        } else {
+            // Re-framed: the checked body may differ in length from what the upstream announced.
+            upstream_response.remove_header("content-length");
+            let _ = upstream_response.insert_header("Transfer-Encoding", "chunked");
+        }
+        check
+    }
+
+    fn replace_header(
+        &mut self,
+        resp: &mut ResponseHeader,
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: Option<Bytes>,
+    ) {
+        let names: Vec<String> = resp
+            .headers
+            .keys()
+            .map(|k| k.as_str().to_string())
+            .collect();
+        for name in names {
+            resp.remove_header(&name);
+        }
+        let _ = resp.set_status(status);
+        for (name, value) in headers {
+            let _ = resp.insert_header(name, value);
+        }
+        let len = body.as_ref().map_or(0, Bytes::len);
+        let _ = resp.insert_header("Content-Length", len.to_string());
+        self.mode = Mode::Replace(body);
+    }
+
+    /// One piece of the upstream's body (`end`: the last).
+    pub fn body(&mut self, body: &mut Option<Bytes>, end: bool) -> Result<()> {
+        match &mut self.mode {
+            Mode::Replace(answer) => {
+                *body = if end { answer.take() } else { None };
+                return Ok(());
+            }
+            Mode::Discard => {
+                *body = None;
+                return Ok(());
+            }
+            Mode::Check => {}
+        }
+        let chunk = body.take();
+        let mut verdict: std::result::Result<(), String> = Ok(());
+        if let (Some(chunk), Some(scanner)) = (chunk.as_ref(), self.scanner.as_mut()) {
+            self.received += chunk.len() as u64;
+            if self.received > self.max_bytes {
+                verdict = Err(format!("response larger than {} bytes", self.max_bytes));
+            } else if let Err(r) = scanner.feed(chunk) {
+                verdict = Err(r.to_string());
+            }
+            self.held.extend_from_slice(chunk);
+        }
+        if verdict.is_ok() && end {
+            verdict = self.finish();
+        }
+        match verdict {
+            Ok(()) if end => {
+                *body = Some(Bytes::from(std::mem::take(&mut self.held)));
+                Ok(())
+            }
+            Ok(()) => {
+                if self.received > self.hold_bytes as u64 {
+                    let verified = self.scanner.as_ref().map_or(0, StreamScanner::verified);
+                    let ready = verified.saturating_sub(self.released);
+                    if ready > 0 {
+                        let out: Vec<u8> = self.held.drain(..ready).collect();
+                        self.released += ready;
+                        *body = Some(Bytes::from(out));
+                    }
+                }
+                Ok(())
+            }
+            Err(why) => self.refuse(body, why),
+        }
+    }
+
+    fn finish(&mut self) -> std::result::Result<(), String> {
+        let Some(scanner) = self.scanner.take() else {
+            return Ok(());
+        };
+        if self.received == 0 && self.empty_expected {
+            return Ok(());
+        }
+        let env = scanner.finish().map_err(|r| r.to_string())?;
+        let allowed = header_dialects(&self.headers).map_err(|r| r.to_string())?;
+        if env.dialect != self.request_dialect || !allowed.contains(&env.dialect) {
+            return Err(format!(
+                "a TAXII {} response to a TAXII {} request",
+                env.dialect, self.request_dialect
+            ));
+        }
+        if env.kind.is_request() {
+            return Err(format!(
+                "the upstream answered with a request message ({})",
+                env.message
+            ));
+        }
+        let _ = self.request_kind;
+        self.envelope = Some(env);
+        Ok(())
+    }
+
+    fn refuse(&mut self, body: &mut Option<Bytes>, why: String) -> Result<()> {
+        self.refused = Some(why.clone());
+        self.held = Vec::new();
+        self.scanner = None;
+        if self.released > 0 || self.empty_expected {
+            // Bytes already left (or the dialect has no body to say it in): cut the response.
+            self.mode = Mode::Discard;
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(502),
+                format!("response refused: {why}"),
+            ));
+        }
+        // The status line (200) and TAXII headers of the request's dialect already left; a
+        // FAILURE message in that dialect completes a valid answer.
+        *body = Some(Bytes::from(status_message(
+            &self.failure_ctx,
+            StatusType::Failure,
+            &Detail::None,
+        )));
+        self.mode = Mode::Discard;
+        Ok(())
+    }
+}

@@ -291,6 +291,11 @@ impl ProxyHttp for Gateway {
             };
             upstream_request.insert_header("Forwarded", format!("for={for_ip};proto={proto}"))?;
         }
+        // X-TAXII-Protocol names the transport of each hop (1.0 HTTP binding §2.1.5).
+        if let Some(request) = &ctx.request {
+            let hop = if up.scheme == Scheme::Https { Transport::Https } else { Transport::Http };
+            upstream_request.insert_header("X-TAXII-Protocol", request.dialect.protocol_id(hop))?;
+        }
         if ctx.body_read_early && ctx.body_was_chunked {
             // De-chunked into the retry buffer: send it with an exact length.
             upstream_request.remove_header("transfer-encoding");

@@ -116,6 +116,10 @@ impl ResponseCheck {
         } else {
             // Re-framed: the checked body may differ in length from what the upstream announced.
             upstream_response.remove_header("content-length");
+            // X-TAXII-Protocol names the transport of this hop, not the upstream's.
+            if check.headers.x_taxii_protocol.is_some() || dialect == Dialect::Draft1 {
+                let _ = upstream_response.insert_header("X-TAXII-Protocol", dialect.protocol_id(transport));
+            }
             let _ = upstream_response.insert_header("Transfer-Encoding", "chunked");
         }
         check

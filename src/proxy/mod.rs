@@ -31,7 +31,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::config::{GatewayConfig, Route, Scheme};
 use crate::taxii::{
-    refusal_reply, scan_message, Dialect, Envelope, HttpContext, Refusal, Reject, RejectKind,
+    refusal_reply, scan_message, Dialect, Envelope, HttpContext, Refusal, RejectKind,
     ReplyContext, Transport,
 };
 
@@ -99,6 +99,8 @@ pub struct Exchange {
     http: HttpContext,
     /// An answer decided after the upstream was contacted, written by `fail_to_proxy`.
     pending: Option<(Refusal, Option<String>)>,
+    /// Human-readable reason put in the answer's `message` / `Message` field.
+    reason: Option<String>,
     answered: bool,
     response: Option<ResponseCheck>,
 }
@@ -120,6 +122,7 @@ impl ProxyHttp for Gateway {
             body_was_chunked: false,
             http: HttpContext::default(),
             pending: None,
+            reason: None,
             answered: false,
             response: None,
         }
@@ -163,6 +166,7 @@ impl ProxyHttp for Gateway {
             .and_then(|v| v.trim().parse::<usize>().ok());
         ctx.http = http;
         if let Some(r) = header_error {
+            ctx.reason = Some(r.to_string());
             return refuse(session, ctx, Refusal::Rejected(r.kind), None).await;
         }
         if content_length.is_some_and(|n| n > route.max_body_bytes) {
@@ -423,14 +427,21 @@ fn decide(ctx: &mut Exchange) -> std::result::Result<(), (Refusal, Option<String
         return Err((Refusal::Rejected(RejectKind::NotTaxii), None));
     };
     let route = &ctx.config.routes[route_index];
-    let envelope = scan_message(&ctx.http, &ctx.body, &ctx.config.xml_limits)
-        .map_err(|r: Reject| (Refusal::Rejected(r.kind), r.message_id))?;
+    let envelope = match scan_message(&ctx.http, &ctx.body, &ctx.config.xml_limits) {
+        Ok(e) => e,
+        Err(r) => {
+            ctx.reason = Some(r.to_string());
+            return Err((Refusal::Rejected(r.kind), r.message_id));
+        }
+    };
     ctx.dialect = envelope.dialect;
     let irt = Some(envelope.message_id.value.clone());
     if !route.dialects.contains(&envelope.dialect) {
+        ctx.reason = Some(format!("TAXII {} is not served at this path", envelope.dialect));
         return Err((Refusal::Rejected(RejectKind::UnsupportedMediaType), irt));
     }
     if !envelope.kind.is_request() {
+        ctx.reason = Some(format!("{} is not a request", envelope.message));
         return Err((Refusal::Rejected(RejectKind::UnknownMessage), irt));
     }
     match crate::policy::decide(&envelope) {
@@ -452,7 +463,7 @@ fn reply_for(
             in_response_to,
             id_seed: random_u128(),
             now_unix: now_unix(),
-            message: None,
+            message: ctx.reason.clone(),
         },
         refusal,
     )

@@ -523,7 +523,11 @@ impl GatewayConfig {
         self.routes
             .iter()
             .position(|r| r.path == path && r.host.is_some() && r.host == host)
-            .or_else(|| self.routes.iter().position(|r| r.path == path && r.host.is_none()))
+            .or_else(|| {
+                self.routes
+                    .iter()
+                    .position(|r| r.path == path && r.host.is_none())
+            })
     }
 
     /// A human summary, printed by `check`.

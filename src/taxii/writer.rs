@@ -113,10 +113,21 @@ pub fn refusal_reply(ctx: &ReplyContext, refusal: &Refusal) -> Reply {
     let (status, body): (u16, Option<(StatusType, Detail)>) = match refusal {
         Refusal::Unauthenticated { realm } => {
             if let Some(realm) = realm {
-                extra.push((
-                    "WWW-Authenticate",
-                    format!("Basic realm=\"{}\"", realm.replace('"', "'")),
-                ));
+                // The realm must stay one quoted-string (RFC 9110 §5.6.4) on one header line: a
+                // control character (CR, LF: header injection; found by fuzz target `writer`) or
+                // a trailing backslash would break out of it.
+                let mut quoted = String::with_capacity(realm.len() + 13);
+                quoted.push_str("Basic realm=\"");
+                for c in realm.chars() {
+                    match c {
+                        '"' => quoted.push('\''),
+                        '\\' => quoted.push_str("\\\\"),
+                        c if c.is_control() && c != '\t' => quoted.push(' '),
+                        c => quoted.push(c),
+                    }
+                }
+                quoted.push('"');
+                extra.push(("WWW-Authenticate", quoted));
             }
             if draft1 {
                 (401, None)
@@ -277,6 +288,14 @@ fn uuid_text(seed: u128) -> String {
 pub fn status_message(ctx: &ReplyContext, status_type: StatusType, detail: &Detail) -> Vec<u8> {
     let d = ctx.dialect;
     let id = message_id(d, ctx.id_seed);
+    // Echo the request's id only where this dialect can carry it: a refused message's id may be
+    // another dialect's (a 1.1 `urn:uuid:` body under 1.0 headers) or arbitrary text, and
+    // echoing it would make the answer itself invalid (found by fuzz target `writer`). 1.x falls
+    // back to "0" below; Draft 1's in-response-to is optional and is left out.
+    let in_response_to = ctx
+        .in_response_to
+        .as_deref()
+        .filter(|irt| super::values::valid_message_id(d, irt).is_ok());
     let mut x = String::with_capacity(512);
     x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     match d {
@@ -285,7 +304,7 @@ pub fn status_message(ctx: &ReplyContext, status_type: StatusType, detail: &Deta
             x.push_str(d.namespace());
             x.push_str("\" message-id=\"");
             escape_into(&mut x, &id);
-            if let Some(irt) = &ctx.in_response_to {
+            if let Some(irt) = in_response_to {
                 x.push_str("\" in-response-to=\"");
                 escape_into(&mut x, irt);
             }
@@ -312,12 +331,17 @@ pub fn status_message(ctx: &ReplyContext, status_type: StatusType, detail: &Deta
             // 1.x: in_response_to is required on every response; "0" when the request's id
             // could not be read (OpenTAXII does the same).
             x.push_str("\" in_response_to=\"");
-            escape_into(&mut x, ctx.in_response_to.as_deref().unwrap_or("0"));
+            escape_into(&mut x, in_response_to.unwrap_or("0"));
             x.push_str("\" status_type=\"");
             x.push_str(status_type.name(d));
             x.push_str("\">");
             match detail {
                 Detail::None => {}
+                // 1.1's Status_Detail holds 1-n named <Detail> pairs (DIALECTS.md §7): an unnamed
+                // text or no pair at all has no valid form there and is left out (found by fuzz
+                // target `writer`; refusal_reply only ever gives 1.1 named pairs).
+                Detail::Text(_) if d == Dialect::V11 => {}
+                Detail::Pairs(pairs) if d == Dialect::V11 && pairs.is_empty() => {}
                 Detail::Text(t) => {
                     x.push_str("<Status_Detail>");
                     escape_into(&mut x, t);

@@ -28,6 +28,10 @@ enum Command {
         /// The gateway configuration (TOML).
         #[arg(long, short)]
         config: PathBuf,
+        /// Serve the routes as a plain Pingora passthrough, with no inspection at all: the
+        /// baseline of the load benchmark, never for production.
+        #[arg(long)]
+        passthrough: bool,
     },
     /// Load and validate a configuration and everything it names; print a summary.
     Check {
@@ -66,7 +70,10 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run { config } => run(&config),
+        Command::Run {
+            config,
+            passthrough,
+        } => run(&config, passthrough),
         Command::Check { config } => match GatewayConfig::load(&config) {
             Ok(c) => {
                 print!("{}", c.summary());
@@ -164,7 +171,7 @@ fn read_input(file: Option<&str>, limit: usize) -> std::io::Result<Vec<u8>> {
 }
 
 /// `run`: validate, then serve until SIGTERM (graceful) or SIGINT (fast).
-fn run(path: &std::path::Path) -> ExitCode {
+fn run(path: &std::path::Path, passthrough: bool) -> ExitCode {
     init_logging();
     let config = match GatewayConfig::load(path) {
         Ok(c) => c,
@@ -173,7 +180,12 @@ fn run(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match taxii_gateway::server::build(config) {
+    let mode = if passthrough {
+        taxii_gateway::server::Mode::Passthrough
+    } else {
+        taxii_gateway::server::Mode::Gateway
+    };
+    match taxii_gateway::server::build(config, mode) {
         Ok(server) => server.run_forever(),
         Err(e) => {
             eprintln!("taxii-gateway run: {e}");

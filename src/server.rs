@@ -8,10 +8,12 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 
 use crate::config::GatewayConfig;
+use crate::proxy::passthrough::Passthrough;
 use crate::proxy::Gateway;
+use pingora::services::listening::Service;
 
 /// A Pingora server with the gateway's services, ready to run.
-pub fn build(config: GatewayConfig) -> Result<Server, String> {
+pub fn build(config: GatewayConfig, mode: Mode) -> Result<Server, String> {
     pingora::tls::install_default_crypto_provider();
     let conf = ServerConf {
         threads: config.server.threads,
@@ -29,14 +31,46 @@ pub fn build(config: GatewayConfig) -> Result<Server, String> {
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
     server.bootstrap();
     let listeners = config.listeners.clone();
-    let shared = Arc::new(ArcSwap::from_pointee(config));
-    let gateway = Gateway::new(shared)?;
-    let mut service = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        gateway,
-        "taxii-gateway",
-    );
-    for l in &listeners {
+    match mode {
+        Mode::Gateway => {
+            let shared = Arc::new(ArcSwap::from_pointee(config));
+            let gateway = Gateway::new(shared)?;
+            let mut service = pingora::proxy::http_proxy_service_with_name(
+                &server.configuration,
+                gateway,
+                "taxii-gateway",
+            );
+            add_listeners(&mut service, &listeners)?;
+            server.add_service(service);
+        }
+        Mode::Passthrough => {
+            let plain = Passthrough::new(Arc::new(config));
+            let mut service = pingora::proxy::http_proxy_service_with_name(
+                &server.configuration,
+                plain,
+                "passthrough",
+            );
+            add_listeners(&mut service, &listeners)?;
+            server.add_service(service);
+        }
+    }
+    Ok(server)
+}
+
+/// What `run` serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The gateway.
+    Gateway,
+    /// A plain Pingora passthrough with the same routes: the load benchmark's baseline.
+    Passthrough,
+}
+
+fn add_listeners<A>(
+    service: &mut Service<A>,
+    listeners: &[crate::config::Listener],
+) -> Result<(), String> {
+    for l in listeners {
         let addr = l.address.to_string();
         match &l.tls {
             None => service.add_tcp(&addr),
@@ -50,6 +84,5 @@ pub fn build(config: GatewayConfig) -> Result<Server, String> {
             }
         }
     }
-    server.add_service(service);
-    Ok(server)
+    Ok(())
 }

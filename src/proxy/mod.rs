@@ -12,6 +12,7 @@
 //!   response the core rejects is replaced by a FAILURE answer (or, once bytes have left, cut);
 //! - `fail_to_proxy`: upstream faults become 502/504 answers in the requester's dialect.
 
+pub mod passthrough;
 mod response;
 
 use std::collections::HashMap;
@@ -31,8 +32,8 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::config::{GatewayConfig, Route, Scheme};
 use crate::taxii::{
-    refusal_reply, scan_message, Dialect, Envelope, HttpContext, Refusal, RejectKind,
-    ReplyContext, Transport,
+    refusal_reply, scan_message, Dialect, Envelope, HttpContext, Refusal, RejectKind, ReplyContext,
+    Transport,
 };
 
 pub use response::ResponseCheck;
@@ -297,7 +298,11 @@ impl ProxyHttp for Gateway {
         }
         // X-TAXII-Protocol names the transport of each hop (1.0 HTTP binding §2.1.5).
         if let Some(request) = &ctx.request {
-            let hop = if up.scheme == Scheme::Https { Transport::Https } else { Transport::Http };
+            let hop = if up.scheme == Scheme::Https {
+                Transport::Https
+            } else {
+                Transport::Http
+            };
             upstream_request.insert_header("X-TAXII-Protocol", request.dialect.protocol_id(hop))?;
         }
         if ctx.body_read_early && ctx.body_was_chunked {
@@ -437,7 +442,10 @@ fn decide(ctx: &mut Exchange) -> std::result::Result<(), (Refusal, Option<String
     ctx.dialect = envelope.dialect;
     let irt = Some(envelope.message_id.value.clone());
     if !route.dialects.contains(&envelope.dialect) {
-        ctx.reason = Some(format!("TAXII {} is not served at this path", envelope.dialect));
+        ctx.reason = Some(format!(
+            "TAXII {} is not served at this path",
+            envelope.dialect
+        ));
         return Err((Refusal::Rejected(RejectKind::UnsupportedMediaType), irt));
     }
     if !envelope.kind.is_request() {

@@ -33,6 +33,21 @@ enum Command {
         #[arg(long)]
         passthrough: bool,
     },
+    /// Start the embedded sample TAXII upstream and the gateway in front of it
+    /// (config/demo.toml: gateway on 127.0.0.1:8080), and print curl commands to try.
+    Demo {
+        #[arg(long, short, default_value = "config/demo.toml")]
+        config: PathBuf,
+    },
+    /// Run the embedded sample TAXII upstream alone (a demo backend for tests and benchmarks).
+    SampleUpstream {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: String,
+        /// Base URL to advertise in discovery answers.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        advertise: String,
+    },
     /// Load and validate a configuration and everything it names; print a summary.
     Check {
         #[arg(long, short)]
@@ -74,6 +89,11 @@ fn main() -> ExitCode {
             config,
             passthrough,
         } => run(&config, passthrough),
+        Command::Demo { config } => demo(&config),
+        Command::SampleUpstream { listen, advertise } => {
+            init_logging();
+            taxii_gateway::server::build_sample_upstream(&listen, &advertise).run_forever()
+        }
         Command::Check { config } => match GatewayConfig::load(&config) {
             Ok(c) => {
                 print!("{}", c.summary());
@@ -197,4 +217,40 @@ fn run(path: &std::path::Path, passthrough: bool) -> ExitCode {
 fn init_logging() {
     let env = env_logger::Env::default().default_filter_or("info");
     let _ = env_logger::Builder::from_env(env).try_init();
+}
+
+/// `demo`: the sample upstream and the gateway in front of it, with commands to paste.
+fn demo(path: &std::path::Path) -> ExitCode {
+    init_logging();
+    let config = match GatewayConfig::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("taxii-gateway demo: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (server, public, feeds) = match taxii_gateway::server::build_demo(config) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("taxii-gateway demo: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let feed = feeds.first().copied().unwrap_or("indicators");
+    let v10 = "-H 'Content-Type: application/xml' -H 'X-TAXII-Content-Type: urn:taxii.mitre.org:message:xml:1.0' \\\n    -H 'X-TAXII-Protocol: urn:taxii.mitre.org:protocol:http:1.0' -H 'X-TAXII-Services: urn:taxii.mitre.org:services:1.0'";
+    let v11 = "-H 'Content-Type: application/xml' -H 'X-TAXII-Content-Type: urn:taxii.mitre.org:message:xml:1.1' \\\n    -H 'X-TAXII-Protocol: urn:taxii.mitre.org:protocol:http:1.0' -H 'X-TAXII-Services: urn:taxii.mitre.org:services:1.1'";
+    println!(
+        "taxii-gateway demo: the gateway on {public}, in front of the sample upstream (feeds: {feeds}).\n\n\
+         # Draft 1 discovery (a GET):\n\
+         curl -s '{public}/services/discovery?message_type=discovery_request&message_id=a84798beffe840ee' \\\n    -H 'X-TAXII-Protocol: TAXII_HTTP_BINDING_1.0'\n\n\
+         # TAXII 1.0 feed information:\n\
+         curl -s {public}/services/feed-management {v10} \\\n    --data '<Feed_Information_Request xmlns=\"http://taxii.mitre.org/messages/taxii_xml_binding-1\" message_id=\"41236\"/>'\n\n\
+         # TAXII 1.1 poll of {feed}:\n\
+         curl -s {public}/services/poll {v11} \\\n    --data '<Poll_Request xmlns=\"http://taxii.mitre.org/messages/taxii_xml_binding-1.1\" message_id=\"urn:uuid:6f1f3c1e-0d3a-4c55-8a4e-1a2b3c4d5e70\" collection_name=\"{feed}\"><Poll_Parameters/></Poll_Request>'\n\n\
+         # A hostile message, refused before it reaches the upstream:\n\
+         curl -s {public}/services/poll {v11} \\\n    --data '<!DOCTYPE x [<!ENTITY a \"b\">]><Poll_Request xmlns=\"http://taxii.mitre.org/messages/taxii_xml_binding-1.1\" message_id=\"1\" collection_name=\"{feed}\"/>'\n\n\
+         Ctrl-C stops it.",
+        feeds = feeds.join(", ")
+    );
+    server.run_forever()
 }

@@ -86,3 +86,37 @@ fn add_listeners<A>(
     }
     Ok(())
 }
+
+/// `demo`: the gateway from `config` plus the embedded sample upstream on the address of the
+/// config's upstream named `sample`, advertising the gateway's public URL.
+pub fn build_demo(config: GatewayConfig) -> Result<(Server, String, Vec<&'static str>), String> {
+    let upstream = config
+        .upstreams
+        .iter()
+        .find(|u| u.name == "sample")
+        .ok_or("the demo configuration needs an [[upstream]] named \"sample\"")?;
+    let listen = upstream.authority();
+    let public = config
+        .server
+        .public_url
+        .clone()
+        .or_else(|| config.listeners.first().map(|l| format!("http://{}", l.address)))
+        .ok_or("no listener")?;
+    let sample = crate::demo::upstream::SampleUpstream::new(&public);
+    let feeds = sample.feed_names();
+    let mut server = build(config, Mode::Gateway)?;
+    server.add_service(crate::demo::service::service(&listen, sample));
+    Ok((server, public, feeds))
+}
+
+/// `sample-upstream`: the sample upstream alone (tests, load benchmark).
+pub fn build_sample_upstream(listen: &str, advertise: &str) -> Server {
+    let mut server = Server::new_with_opt_and_conf(
+        Opt::default(),
+        ServerConf { threads: 2, grace_period_seconds: Some(0), graceful_shutdown_timeout_seconds: Some(1), ..ServerConf::default() },
+    );
+    server.bootstrap();
+    let sample = crate::demo::upstream::SampleUpstream::new(advertise);
+    server.add_service(crate::demo::service::service(listen, sample));
+    server
+}

@@ -27,6 +27,9 @@ use std::fmt::Write as _;
 
 use crate::taxii::{writer, Dialect};
 
+pub mod service;
+pub mod upstream;
+
 /// The content binding of every block (1.1 Content Binding Reference: STIX 1.1.1).
 pub const STIX_111_BINDING: &str = "urn:stix.mitre.org:xml:1.1.1";
 

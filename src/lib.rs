@@ -5,6 +5,8 @@
 pub mod config;
 pub mod demo;
 pub mod policy;
+#[cfg(feature = "gateway")]
 pub mod proxy;
+#[cfg(feature = "gateway")]
 pub mod server;
 pub mod taxii;

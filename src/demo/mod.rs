@@ -27,6 +27,7 @@ use std::fmt::Write as _;
 
 use crate::taxii::{writer, Dialect};
 
+#[cfg(feature = "gateway")]
 pub mod service;
 pub mod upstream;
 

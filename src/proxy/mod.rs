@@ -385,6 +385,18 @@ impl ProxyHttp for Gateway {
             }
         };
         if ctx.answered || session.response_written().is_some() {
+            // The upstream failed (closed, reset, timed out) after the response head left: if
+            // no body byte left either, complete the answer as for a rejected body (a FAILURE
+            // message, or the answer that replaced the upstream's); else the connection is cut.
+            // (Found by tests/proxy_faults.rs: a truncated response used to end the chunked
+            // answer unfinished and empty.)
+            let rest = ctx
+                .response
+                .as_mut()
+                .and_then(ResponseCheck::upstream_failed);
+            if let (false, Some(rest)) = (ctx.answered, rest) {
+                let _ = session.write_response_body(Some(rest), true).await;
+            }
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,

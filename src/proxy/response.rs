@@ -118,7 +118,8 @@ impl ResponseCheck {
             upstream_response.remove_header("content-length");
             // X-TAXII-Protocol names the transport of this hop, not the upstream's.
             if check.headers.x_taxii_protocol.is_some() || dialect == Dialect::Draft1 {
-                let _ = upstream_response.insert_header("X-TAXII-Protocol", dialect.protocol_id(transport));
+                let _ = upstream_response
+                    .insert_header("X-TAXII-Protocol", dialect.protocol_id(transport));
             }
             let _ = upstream_response.insert_header("Transfer-Encoding", "chunked");
         }
@@ -221,6 +222,29 @@ impl ResponseCheck {
         let _ = self.request_kind;
         self.envelope = Some(env);
         Ok(())
+    }
+
+    /// The upstream failed after the response head left (`fail_to_proxy`). While no body byte
+    /// has left, the rest of the answer: the FAILURE message `refuse` would write, or the
+    /// replacing answer still owed; `None` when bytes left (the connection is cut) or nothing
+    /// is owed. (Added with tests/proxy_faults.rs.)
+    pub fn upstream_failed(&mut self) -> Option<Bytes> {
+        let rest = match &mut self.mode {
+            Mode::Replace(answer) => answer.take(),
+            Mode::Check if self.released == 0 && !self.empty_expected => {
+                self.refused = Some("the upstream failed before the body was whole".into());
+                self.held = Vec::new();
+                self.scanner = None;
+                Some(Bytes::from(status_message(
+                    &self.failure_ctx,
+                    StatusType::Failure,
+                    &Detail::None,
+                )))
+            }
+            Mode::Check | Mode::Discard => None,
+        };
+        self.mode = Mode::Discard;
+        rest
     }
 
     fn refuse(&mut self, body: &mut Option<Bytes>, why: String) -> Result<()> {

@@ -1745,3 +1745,64 @@ fn check_names_file_line_and_key_of_a_broken_configuration() {
         );
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// 7. Stale pooled upstream connections
+// ------------------------------------------------------------------------------------------
+
+/// An upstream that keeps connections alive after the first answer, then closes each one as
+/// soon as a second request arrives on it (a server dropping an idle connection at the moment
+/// the gateway reuses it).
+fn closing_keepalive_upstream() -> Fake {
+    Fake::start(|conn| {
+        let Some((head, _)) = conn.read_request() else {
+            return;
+        };
+        let d = dialect_of(&head);
+        let keepalive = String::from_utf8(upstream_answer(d, &poll_response(d)))
+            .unwrap()
+            .replace("Connection: close\r\n", "");
+        conn.send(keepalive.as_bytes());
+        // The next request on this connection is never answered: the socket closes.
+        let _ = conn.read_head();
+    })
+}
+
+#[test]
+fn read_only_requests_are_resent_when_a_pooled_connection_was_closed() {
+    let fake = closing_keepalive_upstream();
+    let gw = Gateway::start(
+        "",
+        &format!(
+            "[[upstream]]\nname = \"up\"\nurl = \"{}\"\n\n[[route]]\npath = \"/poll\"\nupstream = \"up\"\n\n[[route]]\npath = \"/inbox\"\nupstream = \"up\"\n",
+            fake.url()
+        ),
+    );
+    let d = Dialect::V11;
+    // Polls only read: every one succeeds, a reused-and-closed connection being replaced.
+    for i in 0..4 {
+        assert_good(
+            gw.port,
+            "/poll",
+            d,
+            &format!("poll {i} on a pooled connection"),
+        );
+    }
+    assert!(
+        fake.connections() >= 3,
+        "the upstream should have seen reused connections closed and new ones opened"
+    );
+    // An inbox push changes state upstream: it is never resent, whatever the connection.
+    let inbox = fixture("1.1/Inbox_Message.xml");
+    let mut failed = 0;
+    for _ in 0..4 {
+        let r = exchange(gw.port, post("/inbox", d, &inbox));
+        if r.status == 502 {
+            failed += 1;
+        }
+    }
+    assert!(
+        failed > 0,
+        "a push on a reused, closed connection must not be resent"
+    );
+}

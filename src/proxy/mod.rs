@@ -32,8 +32,8 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::config::{GatewayConfig, Route, Scheme};
 use crate::taxii::{
-    refusal_reply, scan_message, Dialect, Envelope, HttpContext, Refusal, RejectKind, ReplyContext,
-    Transport,
+    refusal_reply, scan_message, Dialect, Envelope, HttpContext, MessageKind, Refusal, RejectKind,
+    ReplyContext, Transport,
 };
 
 pub use response::ResponseCheck;
@@ -346,6 +346,40 @@ impl ProxyHttp for Gateway {
             check.body(body, end_of_stream)?;
         }
         Ok(None)
+    }
+
+    /// Pingora never retries a POST, and every TAXII request is one. A request that only reads
+    /// (discovery, feed/collection information, poll, poll fulfillment, subscription STATUS)
+    /// and whose body is whole in the retry buffer is resent on a fresh connection when a
+    /// pooled upstream connection turned out to be closed (the error Pingora marks as
+    /// retryable on reused connections only). Messages that change state upstream (inbox
+    /// pushes, subscribe, unsubscribe, pause, resume, modify) are never resent.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Exchange,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let read_only = ctx.request.as_ref().is_some_and(|r| match r.kind {
+            MessageKind::DiscoveryRequest
+            | MessageKind::FeedInformationRequest
+            | MessageKind::PollRequest
+            | MessageKind::PollFulfillment => true,
+            MessageKind::SubscriptionManagementRequest => r
+                .action
+                .as_ref()
+                .is_some_and(|a| matches!(a.value.trim(), "STATUS" | "QUERY")),
+            _ => false,
+        });
+        if read_only && ctx.body_read_early && !session.as_ref().retry_buffer_truncated() {
+            e.retry.decide_reuse(client_reused);
+        } else {
+            e.set_retry(false);
+        }
+        e
     }
 
     async fn fail_to_proxy(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests, then the conformance corpus.
-# Installs what it needs (cmake for Pingora's zlib-ng, once the proxy lands).
+# Installs what it needs: cmake (Pingora's zlib-ng), python3, and the interop venv
+# (tests/interop/setup.sh: OpenTAXII, cabby, libtaxii pinned, in .venv-interop) for tests/interop.rs.
 # Usage: scripts/test.sh   (shared/ is expected beside the repository, or set TAXII_SHARED)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +17,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 [ -d "$shared/fixtures" ] || { echo "the shared corpus is missing at $shared: put shared/ beside the repository or set TAXII_SHARED" >&2; exit 1; }
+
+# The real TAXII peers of tests/interop.rs (idempotent; a fresh machine needs PyPI once).
+tests/interop/setup.sh >/dev/null
 
 cargo build --locked --all-targets
 cargo test --locked

@@ -100,7 +100,12 @@ pub fn build_demo(config: GatewayConfig) -> Result<(Server, String, Vec<&'static
         .server
         .public_url
         .clone()
-        .or_else(|| config.listeners.first().map(|l| format!("http://{}", l.address)))
+        .or_else(|| {
+            config
+                .listeners
+                .first()
+                .map(|l| format!("http://{}", l.address))
+        })
         .ok_or("no listener")?;
     let sample = crate::demo::upstream::SampleUpstream::new(&public);
     let feeds = sample.feed_names();
@@ -113,7 +118,12 @@ pub fn build_demo(config: GatewayConfig) -> Result<(Server, String, Vec<&'static
 pub fn build_sample_upstream(listen: &str, advertise: &str) -> Server {
     let mut server = Server::new_with_opt_and_conf(
         Opt::default(),
-        ServerConf { threads: 2, grace_period_seconds: Some(0), graceful_shutdown_timeout_seconds: Some(1), ..ServerConf::default() },
+        ServerConf {
+            threads: 2,
+            grace_period_seconds: Some(0),
+            graceful_shutdown_timeout_seconds: Some(1),
+            ..ServerConf::default()
+        },
     );
     server.bootstrap();
     let sample = crate::demo::upstream::SampleUpstream::new(advertise);

@@ -13,7 +13,10 @@ use super::upstream::{SampleRequest, SampleUpstream};
 /// A listening service answering as the sample upstream on `listen`.
 pub fn service(listen: &str, upstream: SampleUpstream) -> Service<HttpServer<SampleApp>> {
     let app = SampleApp(Arc::new(upstream));
-    let mut service = Service::new("sample TAXII upstream".to_string(), HttpServer::new_app(app));
+    let mut service = Service::new(
+        "sample TAXII upstream".to_string(),
+        HttpServer::new_app(app),
+    );
     service.add_tcp(listen);
     service
 }
@@ -36,7 +39,12 @@ impl ServeHttp for SampleApp {
             headers: head
                 .headers
                 .iter()
-                .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect(),
             body,
             tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),

@@ -60,7 +60,7 @@ fn start() -> Setup {
             .spawn()
             .unwrap(),
     );
-    let dir = std::env::temp_dir().join(format!("tg-dialects-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tg-dialects-{}-{http}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("gateway.toml");
     let mut text = format!(
@@ -102,6 +102,43 @@ url = "http://127.0.0.1:{up}"
         http,
         https,
     }
+}
+
+/// A second gateway whose upstream is the first gateway's HTTPS listener: an HTTPS upstream
+/// verified against `ca_file` (or, with `ca_file = None`, against the system roots, which do
+/// not know the test CA).
+fn chained(https_upstream: u16, ca_file: Option<&str>) -> (Proc, u16) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("tg-chain-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tls = match ca_file {
+        Some(ca) => format!("tls = {{ ca_file = \"{ca}\", sni = \"localhost\" }}\n"),
+        None => "tls = { sni = \"localhost\" }\n".to_string(),
+    };
+    let mut text = format!(
+        "[server]\npid_file = \"{}\"\ngrace_period_seconds = 0\n[[listener]]\naddress = \"127.0.0.1:{port}\"\n[[upstream]]\nname = \"first\"\nurl = \"https://127.0.0.1:{https_upstream}\"\n{tls}",
+        dir.join("gw.pid").display()
+    );
+    for path in ["discovery", "feed-management", "poll", "inbox"] {
+        text.push_str(&format!(
+            "[[route]]\npath = \"/services/{path}\"\nupstream = \"first\"\n"
+        ));
+    }
+    let config = dir.join("gateway.toml");
+    std::fs::write(&config, text).unwrap();
+    let p = Proc(
+        Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&config)
+            .current_dir(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(port);
+    (p, port)
 }
 
 struct Answer {
@@ -421,4 +458,34 @@ fn every_dialect_through_the_gateway_over_http_and_https() {
         v1x(&base, Dialect::V10, t);
         v1x(&base, Dialect::V11, t);
     }
+}
+
+#[test]
+fn an_https_upstream_is_verified_against_its_ca() {
+    let s = start();
+    let (_verified, port) = chained(s.https, Some("config/tls/ca.crt"));
+    // Through two gateways, the second one talking TLS to the first.
+    v1x(
+        &format!("http://127.0.0.1:{port}"),
+        Dialect::V11,
+        Transport::Http,
+    );
+    draft1(&format!("http://127.0.0.1:{port}"), Transport::Http);
+
+    // Verification is on by default: an upstream certificate from an unknown CA is a 502.
+    let (_unverified, port) = chained(s.https, None);
+    let d = Dialect::V11;
+    let a = curl(
+        &format!("http://127.0.0.1:{port}/services/discovery"),
+        &taxii_headers(d, Transport::Http),
+        Some(
+            r#"<Discovery_Request xmlns="http://taxii.mitre.org/messages/taxii_xml_binding-1.1" message_id="urn:x:9"/>"#,
+        ),
+    );
+    assert_eq!(a.status, 502, "{}", String::from_utf8_lossy(&a.body));
+    let body = String::from_utf8_lossy(&a.body);
+    assert!(
+        body.contains("status_type=\"FAILURE\"") && body.contains("in_response_to=\"urn:x:9\""),
+        "{body}"
+    );
 }

@@ -1806,3 +1806,32 @@ fn read_only_requests_are_resent_when_a_pooled_connection_was_closed() {
         "a push on a reused, closed connection must not be resent"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// 8. What the upstream learns about the exchange
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn the_upstream_gets_the_route_path_host_request_id_and_client_address() {
+    let fake = inbox_upstream();
+    let gw = Gateway::start("", &inbox_routes(&fake));
+    let body = fixture("1.1/Inbox_Message.xml");
+    let r = exchange(gw.port, post("/services/inbox", Dialect::V11, &body));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(fake.wait_finished(1, Duration::from_secs(10)));
+    let (head, got) = upstream_body(&fake, 0);
+    let lower = head.to_ascii_lowercase();
+    assert!(head.starts_with("POST /inbox HTTP/1.1\r\n"), "{head}");
+    assert!(lower.contains(&format!("host: 127.0.0.1:{}\r\n", fake.port)), "{head}");
+    assert!(lower.contains("x-forwarded-for: 127.0.0.1\r\n"), "{head}");
+    assert!(lower.contains("forwarded: for=127.0.0.1;proto=http\r\n"), "{head}");
+    // The same request id the client saw.
+    let id = r
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("x-request-id"))
+        .map(|(_, v)| v.clone())
+        .expect("the answer names its request id");
+    assert!(lower.contains(&format!("x-request-id: {id}\r\n")), "{head}");
+    assert_eq!(got, body, "the same bytes");
+}

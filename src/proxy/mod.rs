@@ -498,8 +498,17 @@ fn decide(ctx: &mut Exchange) -> std::result::Result<(), (Refusal, Option<String
         ctx.reason = Some(format!("{} is not a request", envelope.message));
         return Err((Refusal::Rejected(RejectKind::UnknownMessage), irt));
     }
-    match crate::policy::decide(&envelope) {
-        crate::policy::Decision::Allow => {}
+    // Until partners are authenticated: the permissive policy's anonymous partner.
+    let policy = crate::policy::Policy::permissive();
+    if let Some(partner) = policy.anonymous() {
+        let decision = crate::policy::decide(policy, partner, &envelope, None, now_unix());
+        if let crate::policy::Decision::Deny {
+            reason, missing, ..
+        } = decision
+        {
+            ctx.reason = Some(missing);
+            return Err((reason.refusal(partner.conceal), irt));
+        }
     }
     ctx.request = Some(envelope);
     Ok(())

@@ -31,6 +31,16 @@ pub struct ServiceRef {
     pub span: Range<usize>,
 }
 
+/// One feed or collection record of a Feed/Collection Information response (Draft 1 `feed`,
+/// 1.0 `Feed`, 1.1 `Collection`), for filtering it out per partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedRecord {
+    /// `@feed-name`, `@feed_name` or `@collection_name`, as sent (also in [`Envelope::feeds`]).
+    pub name: Field,
+    /// Byte range of the whole record element.
+    pub span: Range<usize>,
+}
+
 /// The kind of message, dialect-neutral (Draft 1 names on the left, DIALECTS.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageKind {
@@ -79,6 +89,10 @@ pub struct Envelope {
     pub in_response_to: Option<Field>,
     /// Feed/collection names the message targets or describes, in document order.
     pub feeds: Vec<Field>,
+    /// The push destinations a 1.1 `Inbox_Message` names (`Destination_Collection_Name`, also
+    /// in `feeds`), in document order. A `Source_Subscription`'s collection names the sender's
+    /// collection, not a destination, and is in `feeds` only. Empty in every other message.
+    pub destinations: Vec<Field>,
     /// Subscription management action (`SUBSCRIBE`, …), as sent.
     pub action: Option<Field>,
     /// Subscription ids in document order: the one a request targets, the one a poll response
@@ -86,11 +100,19 @@ pub struct Envelope {
     pub subscription_ids: Vec<Field>,
     /// Content bindings in document order, each distinct value once.
     pub content_bindings: Vec<String>,
+    /// The time window the message names, as sent: Draft 1 `begin-timestamp` /
+    /// `end-timestamp`, 1.x `Exclusive_Begin_Timestamp` (1.0 responses and source subscriptions:
+    /// `Inclusive_Begin_Timestamp`) / `Inclusive_End_Timestamp`, of a poll request (the window
+    /// asked for), a poll response or an inbox message's source subscription (the window served).
+    pub begin_timestamp: Option<Field>,
+    pub end_timestamp: Option<Field>,
     /// Addresses a server is asked to push to: Draft 1 `send-to`, `Push_Parameters/Address`,
     /// 1.1 `Delivery_Parameters/Address`. Empty Draft 1 `send-to` (POLL delivery) is left out.
     pub delivery_addresses: Vec<Field>,
     /// Service records with their addresses (responses only).
     pub services: Vec<ServiceRef>,
+    /// Feed/collection records of a Feed/Collection Information response, in document order.
+    pub feed_records: Vec<FeedRecord>,
     /// Draft 1 `@error-type`, 1.x `@status_type`.
     pub status_type: Option<Field>,
     /// 1.x `Content_Block` elements, or Draft 1 STIX documents.

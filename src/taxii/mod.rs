@@ -4,6 +4,7 @@
 //! - [`detect`]: which dialect a request or response speaks, from its HTTP context and body;
 //! - [`scan`]: the envelope scan of one message body;
 //! - [`envelope`]: the dialect-neutral result;
+//! - [`rewrite`]: what a partner sees of a discovery, feed information or subscription response;
 //! - [`writer`]: the status and error messages the gateway sends, with the binding's headers.
 
 pub mod detect;
@@ -11,6 +12,7 @@ pub mod dialect;
 pub mod envelope;
 pub mod error;
 pub mod limits;
+pub mod rewrite;
 pub mod scan;
 pub(crate) mod schema;
 pub(crate) mod skip;
@@ -19,9 +21,10 @@ pub mod writer;
 
 pub use detect::{scan_message, HttpContext};
 pub use dialect::{Dialect, Transport};
-pub use envelope::{Envelope, Field, MessageKind, ServiceRef};
+pub use envelope::{Envelope, FeedRecord, Field, MessageKind, ServiceRef};
 pub use error::{Reject, RejectKind};
 pub use limits::ScanLimits;
+pub use rewrite::{rewrite_response, Outcome, RewriteError, RewritePlan, Rewritten};
 pub use scan::{scan_body, StreamScanner};
 pub use values::format_rfc3339;
 pub use writer::{refusal_reply, Refusal, Reply, ReplyContext};

@@ -9,7 +9,7 @@ use quick_xml::name::ResolveResult;
 use quick_xml::{NsReader, XmlVersion};
 
 use super::dialect::{Dialect, NS_XML, NS_XMLDSIG, NS_XSI};
-use super::envelope::{Envelope, Field, MessageKind, ServiceRef};
+use super::envelope::{Envelope, FeedRecord, Field, MessageKind, ServiceRef};
 use super::error::{Reject, RejectKind};
 use super::limits::ScanLimits;
 use super::schema::{self, Body, Capture, Check, Node, Ns, Role, MAX_CHILD_SLOTS};
@@ -110,13 +110,17 @@ struct Checkpoint {
 #[derive(Clone)]
 struct EnvMark {
     feeds: usize,
+    destinations: usize,
     subscription_ids: usize,
     content_bindings: usize,
     delivery_addresses: usize,
     services: usize,
+    feed_records: usize,
     content_block_spans: usize,
     action: Option<Field>,
     status_type: Option<Field>,
+    begin_timestamp: Option<Field>,
+    end_timestamp: Option<Field>,
     content_blocks: usize,
     signed: bool,
 }
@@ -125,13 +129,17 @@ impl EnvMark {
     fn of(e: &Envelope) -> EnvMark {
         EnvMark {
             feeds: e.feeds.len(),
+            destinations: e.destinations.len(),
             subscription_ids: e.subscription_ids.len(),
             content_bindings: e.content_bindings.len(),
             delivery_addresses: e.delivery_addresses.len(),
             services: e.services.len(),
+            feed_records: e.feed_records.len(),
             content_block_spans: e.content_block_spans.len(),
             action: e.action.clone(),
             status_type: e.status_type.clone(),
+            begin_timestamp: e.begin_timestamp.clone(),
+            end_timestamp: e.end_timestamp.clone(),
             content_blocks: e.content_blocks,
             signed: e.signed,
         }
@@ -139,13 +147,17 @@ impl EnvMark {
 
     fn restore(&self, e: &mut Envelope) {
         e.feeds.truncate(self.feeds);
+        e.destinations.truncate(self.destinations);
         e.subscription_ids.truncate(self.subscription_ids);
         e.content_bindings.truncate(self.content_bindings);
         e.delivery_addresses.truncate(self.delivery_addresses);
         e.services.truncate(self.services);
+        e.feed_records.truncate(self.feed_records);
         e.content_block_spans.truncate(self.content_block_spans);
         e.action = self.action.clone();
         e.status_type = self.status_type.clone();
+        e.begin_timestamp = self.begin_timestamp.clone();
+        e.end_timestamp = self.end_timestamp.clone();
         e.content_blocks = self.content_blocks;
         e.signed = self.signed;
     }
@@ -547,7 +559,7 @@ impl<'a> Scanner<'a> {
             match node.role {
                 Role::ContentBlock => env.content_blocks += 1,
                 Role::Signature => env.signed = true,
-                Role::Plain | Role::Service(_) => {}
+                Role::Plain | Role::Service(_) | Role::FeedRecord => {}
             }
         }
         self.frames.push(frame);
@@ -809,6 +821,21 @@ impl<'a> Scanner<'a> {
                 }
             }
             Role::ContentBlock => env.content_block_spans.push(frame.start..end),
+            Role::FeedRecord => {
+                // The name attribute, captured from the start tag: the first feed name after it.
+                let name = env
+                    .feeds
+                    .iter()
+                    .rev()
+                    .take_while(|f| f.span.start > frame.start)
+                    .last();
+                if let Some(name) = name {
+                    env.feed_records.push(FeedRecord {
+                        name: name.clone(),
+                        span: frame.start..end,
+                    });
+                }
+            }
             Role::Plain | Role::Signature => {}
         }
         if self.frames.is_empty() {
@@ -899,6 +926,13 @@ impl<'a> Scanner<'a> {
                 }
                 env.feeds.push(field);
             }
+            Capture::Destination => {
+                if values::collapse(&field.value).is_empty() {
+                    return Err(invalid("is empty"));
+                }
+                env.destinations.push(field.clone());
+                env.feeds.push(field);
+            }
             Capture::Action(allowed) => {
                 let v = values::collapse(&field.value);
                 if !allowed.contains(&v) {
@@ -940,6 +974,14 @@ impl<'a> Scanner<'a> {
             }
             Capture::Timestamp => {
                 values::valid_timestamp(dialect, &field.value).map_err(invalid)?
+            }
+            Capture::BeginTimestamp => {
+                values::valid_timestamp(dialect, &field.value).map_err(invalid)?;
+                env.begin_timestamp = Some(field);
+            }
+            Capture::EndTimestamp => {
+                values::valid_timestamp(dialect, &field.value).map_err(invalid)?;
+                env.end_timestamp = Some(field);
             }
             Capture::Boolean => {
                 if !values::valid_boolean(&field.value) {
@@ -1157,11 +1199,15 @@ pub(crate) fn new_envelope(dialect: Dialect, kind: MessageKind, message: &'stati
         },
         in_response_to: None,
         feeds: Vec::new(),
+        destinations: Vec::new(),
         action: None,
         subscription_ids: Vec::new(),
         content_bindings: Vec::new(),
+        begin_timestamp: None,
+        end_timestamp: None,
         delivery_addresses: Vec::new(),
         services: Vec::new(),
+        feed_records: Vec::new(),
         status_type: None,
         content_blocks: 0,
         content_block_spans: Vec::new(),

@@ -43,6 +43,8 @@ pub(crate) enum Capture {
     InResponseTo,
     /// A feed or collection name (xs:string in Draft 1, xs:anyURI in 1.x: kept exactly).
     Feed,
+    /// A 1.1 `Destination_Collection_Name`: a feed name that is also a push destination.
+    Destination,
     /// A subscription action, one of the listed values.
     Action(&'static [&'static str]),
     SubscriptionId,
@@ -53,6 +55,10 @@ pub(crate) enum Capture {
     StatusType,
     /// A timestamp, validated per dialect (DIALECTS.md §4).
     Timestamp,
+    /// A timestamp that opens or closes the message's time window (poll request, poll
+    /// response, inbox source subscription), validated like `Timestamp` and kept.
+    BeginTimestamp,
+    EndTimestamp,
     /// `true`, `false`, `1` or `0` (xs:boolean).
     Boolean,
     /// Decimal digits (xs:nonNegativeInteger / positiveInteger).
@@ -77,6 +83,9 @@ pub(crate) enum Role {
     Service(Option<&'static str>),
     /// `ds:Signature`.
     Signature,
+    /// A feed or collection record of a Feed/Collection Information response (Draft 1 `feed`,
+    /// 1.0 `Feed`, 1.1 `Collection`); its name attribute captures as [`Capture::Feed`].
+    FeedRecord,
 }
 
 #[derive(Debug)]
@@ -189,6 +198,19 @@ const fn service(
         role: Role::Service(kind),
     }
 }
+const fn feed_record(
+    name: &'static str,
+    attrs: &'static [Attr],
+    children: &'static [Child],
+) -> Node {
+    Node {
+        name,
+        ns: Ns::Taxii,
+        attrs,
+        body: Body::Elements(children),
+        role: Role::FeedRecord,
+    }
+}
 const fn payload(name: &'static str, attrs: &'static [Attr]) -> Node {
     Node {
         name,
@@ -238,8 +260,8 @@ mod draft1 {
     pub static SUBSCRIPTION_ID: Node = text("subscription-id", Capture::SubscriptionId);
     pub static CONTENT_BINDING: Node = text("content-binding", Capture::ContentBinding);
     pub static MESSAGE: Node = text("message", Capture::Ignore);
-    pub static BEGIN: Node = text("begin-timestamp", Capture::Timestamp);
-    pub static END: Node = text("end-timestamp", Capture::Timestamp);
+    pub static BEGIN: Node = text("begin-timestamp", Capture::BeginTimestamp);
+    pub static END: Node = text("end-timestamp", Capture::EndTimestamp);
     pub static PROTOCOL_BINDING: Node = text("protocol-binding", Capture::Ignore);
     pub static MESSAGE_BINDING: Node = text("message-binding", Capture::Ignore);
     pub static DELIVERY_METHOD: Node = text("delivery-method", Capture::Ignore);
@@ -286,7 +308,7 @@ mod draft1 {
         ],
     );
     pub static SERVICE_ADDRESS: Node = text("service-address", Capture::ServiceAddress);
-    pub static FEED: Node = elements(
+    pub static FEED: Node = feed_record(
         "feed",
         &[
             req("feed-name", Capture::Feed),
@@ -486,9 +508,9 @@ mod common {
     pub static CONTENT: Node = payload("Content", &[]);
     pub static TIMESTAMP_LABEL: Node = text("Timestamp_Label", Capture::Timestamp);
     pub static PADDING: Node = text("Padding", Capture::Ignore);
-    pub static EXCLUSIVE_BEGIN: Node = text("Exclusive_Begin_Timestamp", Capture::Timestamp);
-    pub static INCLUSIVE_BEGIN: Node = text("Inclusive_Begin_Timestamp", Capture::Timestamp);
-    pub static INCLUSIVE_END: Node = text("Inclusive_End_Timestamp", Capture::Timestamp);
+    pub static EXCLUSIVE_BEGIN: Node = text("Exclusive_Begin_Timestamp", Capture::BeginTimestamp);
+    pub static INCLUSIVE_BEGIN: Node = text("Inclusive_Begin_Timestamp", Capture::BeginTimestamp);
+    pub static INCLUSIVE_END: Node = text("Inclusive_End_Timestamp", Capture::EndTimestamp);
     pub static PUSH_METHOD: Node = elements(
         "Push_Method",
         &[],
@@ -546,7 +568,7 @@ mod v10 {
     );
     /// `FeedRecordType`: the choice between push methods and polling services is not a policy
     /// input, so it is left to the upstream.
-    pub static FEED: Node = elements(
+    pub static FEED: Node = feed_record(
         "Feed",
         &[
             req("feed_name", Capture::Feed),
@@ -822,7 +844,7 @@ mod v11 {
             many(&CONTENT_BINDING),
         ],
     );
-    pub static COLLECTION: Node = elements(
+    pub static COLLECTION: Node = feed_record(
         "Collection",
         &[
             req("collection_name", Capture::Feed),
@@ -906,7 +928,7 @@ mod v11 {
         role: Role::ContentBlock,
     };
     pub static DESTINATION_COLLECTION_NAME: Node =
-        text("Destination_Collection_Name", Capture::Feed);
+        text("Destination_Collection_Name", Capture::Destination);
     pub static SOURCE_SUBSCRIPTION: Node = elements(
         "Source_Subscription",
         &[req("collection_name", Capture::Feed)],

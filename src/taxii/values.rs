@@ -115,6 +115,81 @@ pub(crate) fn valid_timestamp(dialect: Dialect, value: &str) -> Result<(), &'sta
     }
 }
 
+/// A timestamp that [`valid_timestamp`] accepts, as seconds since the Unix epoch (the fraction
+/// dropped), and whether it named its time zone. A zone-less Draft 1 timestamp is read as UTC;
+/// the caller decides what the missing zone means for it. `None` for anything else, and for
+/// years beyond ±999,999,999.
+pub(crate) fn timestamp_unix(value: &str) -> Option<(i64, bool)> {
+    let v = collapse(value).as_bytes();
+    let (negative, v) = match v.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, v),
+    };
+    let year_digits = v.iter().take_while(|b| b.is_ascii_digit()).count();
+    if !(4..=9).contains(&year_digits) {
+        return None;
+    }
+    let number = |digits: &[u8]| -> Option<i64> {
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(
+            digits
+                .iter()
+                .fold(0i64, |n, d| n * 10 + i64::from(d - b'0')),
+        )
+    };
+    let year = number(&v[..year_digits])? * if negative { -1 } else { 1 };
+    let rest = &v[year_digits..];
+    // -MM-DDThh:mm:ss
+    if rest.len() < 15
+        || rest[0] != b'-'
+        || rest[3] != b'-'
+        || !matches!(rest[6], b'T' | b't')
+        || rest[9] != b':'
+        || rest[12] != b':'
+    {
+        return None;
+    }
+    let month = number(&rest[1..3])?;
+    let day = number(&rest[4..6])?;
+    let hour = number(&rest[7..9])?;
+    let minute = number(&rest[10..12])?;
+    let second = number(&rest[13..15])?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 24 || minute > 59 {
+        return None;
+    }
+    let mut rest = &rest[15..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &fraction[digits..];
+    }
+    let (offset, zoned) = match rest {
+        [] => (0, false),
+        [b'Z' | b'z'] => (0, true),
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let minutes = number(&[*h1, *h2])? * 60 + number(&[*m1, *m2])?;
+            (if *sign == b'+' { minutes } else { -minutes } * 60, true)
+        }
+        _ => return None,
+    };
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((
+        days * 86_400 + hour * 3_600 + minute * 60 + second - offset,
+        zoned,
+    ))
+}
+
 /// Formats seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC).
 pub fn format_rfc3339(unix_seconds: u64) -> String {
     let days = unix_seconds / 86_400;
@@ -187,6 +262,28 @@ mod tests {
         assert!(valid_message_id(Dialect::Draft1, "zzz").is_err());
         for d in Dialect::ALL {
             assert!(valid_message_id(d, " ").is_err());
+        }
+    }
+
+    #[test]
+    fn timestamps_to_unix() {
+        for (t, want) in [
+            ("1970-01-01T00:00:00Z", Some((0, true))),
+            ("2013-05-02T12:00:00Z", Some((1_367_496_000, true))),
+            ("2013-05-02T14:00:00.999+02:00", Some((1_367_496_000, true))),
+            ("2013-05-02T11:30:00-00:30", Some((1_367_496_000, true))),
+            ("2000-02-29T00:00:00", Some((951_782_400, false))),
+            (" 2000-02-28T24:00:00Z\n", Some((951_782_400, true))),
+            ("1969-12-31T23:59:59Z", Some((-1, true))),
+            ("2000-02-29", None),
+            ("2000-02-29T00:00:00+0100", None),
+            ("yesterday", None),
+        ] {
+            assert_eq!(timestamp_unix(t), want, "{t}");
+        }
+        for t in ["2014-05-08T00:00:00Z", "2026-12-04T19:37:06.241347+00:00"] {
+            let secs = timestamp_unix(t).map_or(-1, |(secs, _)| secs);
+            assert_eq!(format_rfc3339(secs as u64), t[..19].to_string() + "Z");
         }
     }
 

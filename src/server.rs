@@ -80,6 +80,13 @@ fn add_listeners<A>(
                     &tls.key_file.display().to_string(),
                 )
                 .map_err(|e| format!("listener {addr}: {e}"))?;
+                let mut settings = settings;
+                if let Some(ca) = &tls.client_ca_file {
+                    settings.set_client_cert_verifier(client_verifier(
+                        ca,
+                        tls.client_certificate_required,
+                    )?);
+                }
                 service.add_tls_with_settings(&addr, None, settings);
             }
         }
@@ -129,4 +136,25 @@ pub fn build_sample_upstream(listen: &str, advertise: &str) -> Server {
     let sample = crate::demo::upstream::SampleUpstream::new(advertise);
     server.add_service(crate::demo::service::service(listen, sample));
     server
+}
+
+/// A verifier of partners' client certificates issued by the CA in `ca_file`; with
+/// `required == false` a client may also come without one (then Basic, a token or the
+/// anonymous partner identify it).
+fn client_verifier(
+    ca_file: &std::path::Path,
+    required: bool,
+) -> Result<Arc<dyn pingora::tls::ClientCertVerifier>, String> {
+    let mut roots = pingora::tls::RootCertStore::empty();
+    pingora::tls::load_ca_file_into_store(ca_file, &mut roots)
+        .map_err(|e| format!("{}: {e}", ca_file.display()))?;
+    let builder = pingora::tls::WebPkiClientVerifier::builder(Arc::new(roots));
+    let builder = if required {
+        builder
+    } else {
+        builder.allow_unauthenticated()
+    };
+    builder
+        .build()
+        .map_err(|e| format!("{}: {e}", ca_file.display()))
 }

@@ -60,6 +60,10 @@ struct RawConfig {
     xml_limits: ScanLimits,
     #[serde(default)]
     responses: RawResponses,
+    /// Policy files (partners, credentials, grants). None: every request is served as an
+    /// anonymous partner allowed everything (inspection only).
+    #[serde(default)]
+    policies: Vec<Spanned<PathBuf>>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +76,8 @@ struct RawServer {
     /// The public base URL clients reach the gateway at, when it differs from the listener
     /// (behind a load balancer). Used to rewrite advertised service addresses.
     public_url: Option<String>,
+    /// The header that tells the upstream which partner sent a request (Draft 1 Services §6.3).
+    identity_header: String,
 }
 
 impl Default for RawServer {
@@ -82,6 +88,7 @@ impl Default for RawServer {
             graceful_shutdown_timeout_seconds: 10,
             pid_file: None,
             public_url: None,
+            identity_header: "X-TAXII-Partner".to_string(),
         }
     }
 }
@@ -98,6 +105,15 @@ struct RawListener {
 struct RawListenerTls {
     certificate_file: Spanned<PathBuf>,
     key_file: Spanned<PathBuf>,
+    client_certificates: Option<RawClientCertificates>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClientCertificates {
+    ca_file: Spanned<PathBuf>,
+    #[serde(default)]
+    required: bool,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +170,7 @@ struct RawRoute {
     dialects: Spanned<Vec<String>>,
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: usize,
+    inbox_feed: Option<String>,
 }
 
 fn all_dialects() -> Spanned<Vec<String>> {
@@ -199,6 +216,8 @@ pub struct GatewayConfig {
     pub routes: Vec<Route>,
     pub xml_limits: ScanLimits,
     pub responses: Responses,
+    /// Partners and grants; `None`: no policy files, every request is allowed (inspection only).
+    pub policy: Option<std::sync::Arc<crate::policy::Policy>>,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +230,8 @@ pub struct Server {
     pub graceful_shutdown_timeout: Duration,
     pub pid_file: Option<PathBuf>,
     pub public_url: Option<String>,
+    /// Header carrying the partner id toward the upstream. Default `X-TAXII-Partner`.
+    pub identity_header: String,
 }
 
 #[derive(Debug, Clone)]
@@ -223,6 +244,9 @@ pub struct Listener {
 pub struct ListenerTls {
     pub certificate_file: PathBuf,
     pub key_file: PathBuf,
+    /// Client certificates: the CA that issues them, and whether one is required.
+    pub client_ca_file: Option<PathBuf>,
+    pub client_certificate_required: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,6 +299,8 @@ pub struct Route {
     pub upstream_path: String,
     pub dialects: Vec<Dialect>,
     pub max_body_bytes: usize,
+    /// The feed a push without a destination (Draft 1, 1.0) lands in upstream, for policy.
+    pub inbox_feed: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -326,6 +352,7 @@ impl GatewayConfig {
                 raw.server.graceful_shutdown_timeout_seconds,
             ),
             pid_file: raw.server.pid_file,
+            identity_header: raw.server.identity_header,
             public_url: raw
                 .server
                 .public_url
@@ -372,9 +399,28 @@ impl GatewayConfig {
                             ));
                         }
                     }
+                    let (client_ca_file, client_certificate_required) = match t.client_certificates
+                    {
+                        None => (None, false),
+                        Some(c) => {
+                            if !c.ca_file.get_ref().is_file() {
+                                return Err(at(
+                                    c.ca_file.span(),
+                                    "listener.tls.client_certificates.ca_file",
+                                    format!(
+                                        "{} is not a readable file",
+                                        c.ca_file.get_ref().display()
+                                    ),
+                                ));
+                            }
+                            (Some(c.ca_file.into_inner()), c.required)
+                        }
+                    };
                     Some(ListenerTls {
                         certificate_file: t.certificate_file.into_inner(),
                         key_file: t.key_file.into_inner(),
+                        client_ca_file,
+                        client_certificate_required,
                     })
                 }
             };
@@ -494,9 +540,25 @@ impl GatewayConfig {
                 upstream_path,
                 dialects,
                 max_body_bytes: r.max_body_bytes,
+                inbox_feed: r.inbox_feed,
             });
         }
 
+        let policy = if raw.policies.is_empty() {
+            None
+        } else {
+            for p in &raw.policies {
+                if !p.get_ref().is_file() {
+                    return Err(at(
+                        p.span(),
+                        "policies",
+                        format!("{} is not a readable file", p.get_ref().display()),
+                    ));
+                }
+            }
+            let paths: Vec<PathBuf> = raw.policies.into_iter().map(Spanned::into_inner).collect();
+            Some(std::sync::Arc::new(crate::policy::Policy::load(&paths)?))
+        };
         let responses = Responses {
             max_bytes: raw.responses.max_bytes,
             hold_bytes: raw.responses.hold_bytes,
@@ -509,6 +571,7 @@ impl GatewayConfig {
             routes,
             xml_limits: raw.xml_limits,
             responses,
+            policy,
         })
     }
 

@@ -102,6 +102,8 @@ pub struct Exchange {
     pending: Option<(Refusal, Option<String>)>,
     /// Human-readable reason put in the answer's `message` / `Message` field.
     reason: Option<String>,
+    /// The authenticated partner's id (`anonymous` for the anonymous partner).
+    pub partner: Option<String>,
     answered: bool,
     response: Option<ResponseCheck>,
 }
@@ -124,6 +126,7 @@ impl ProxyHttp for Gateway {
             http: HttpContext::default(),
             pending: None,
             reason: None,
+            partner: None,
             answered: false,
             response: None,
         }
@@ -169,6 +172,14 @@ impl ProxyHttp for Gateway {
         if let Some(r) = header_error {
             ctx.reason = Some(r.to_string());
             return refuse(session, ctx, Refusal::Rejected(r.kind), None).await;
+        }
+        match authenticate(session, &ctx.config) {
+            Ok(id) => ctx.partner = Some(id),
+            Err(basic) => {
+                // Never say which part was wrong (user, password, token, certificate).
+                let realm = basic.then(|| "taxii-gateway".to_string());
+                return refuse(session, ctx, Refusal::Unauthenticated { realm }, None).await;
+            }
         }
         if content_length.is_some_and(|n| n > route.max_body_bytes) {
             return refuse(session, ctx, Refusal::TooLarge, None).await;
@@ -270,6 +281,16 @@ impl ProxyHttp for Gateway {
         upstream_request.set_uri(uri);
         upstream_request.insert_header("Host", up.authority())?;
         upstream_request.insert_header("X-Request-Id", &ctx.request_id)?;
+        // The partner's own credentials stay here; the upstream learns who it is from the
+        // identity header (Draft 1 Services §6.3: credentials are passed on to the handler).
+        upstream_request.remove_header("authorization");
+        let identity = ctx.config.server.identity_header.clone();
+        upstream_request.remove_header(identity.as_str());
+        if ctx.config.policy.is_some() {
+            if let Some(id) = &ctx.partner {
+                upstream_request.insert_header(identity, id.as_str())?;
+            }
+        }
         let client = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -498,17 +519,21 @@ fn decide(ctx: &mut Exchange) -> std::result::Result<(), (Refusal, Option<String
         ctx.reason = Some(format!("{} is not a request", envelope.message));
         return Err((Refusal::Rejected(RejectKind::UnknownMessage), irt));
     }
-    // Until partners are authenticated: the permissive policy's anonymous partner.
-    let policy = crate::policy::Policy::permissive();
-    if let Some(partner) = policy.anonymous() {
-        let decision = crate::policy::decide(policy, partner, &envelope, None, now_unix());
-        if let crate::policy::Decision::Deny {
-            reason, missing, ..
-        } = decision
-        {
-            ctx.reason = Some(missing);
-            return Err((reason.refusal(partner.conceal), irt));
-        }
+    let policy: &crate::policy::Policy = match &ctx.config.policy {
+        Some(p) => p,
+        None => crate::policy::Policy::permissive(),
+    };
+    let partner = ctx.partner.as_deref().and_then(|id| policy.partner(id));
+    let Some(partner) = partner else {
+        return Err((Refusal::Unauthenticated { realm: None }, irt));
+    };
+    let inbox = route.inbox_feed.as_deref();
+    if let crate::policy::Decision::Deny {
+        reason, missing, ..
+    } = crate::policy::decide(policy, partner, &envelope, inbox, now_unix())
+    {
+        ctx.reason = Some(missing);
+        return Err((reason.refusal(partner.conceal), irt));
     }
     ctx.request = Some(envelope);
     Ok(())
@@ -604,4 +629,104 @@ pub(crate) fn random_u128() -> u128 {
     b.write_u64(!n);
     b.write_u128(nanos);
     (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+/// Identifies the partner from exactly one kind of credential: HTTP Basic, a bearer token, or
+/// a TLS client certificate (by its SHA-256 fingerprint), else the anonymous partner. `Err`
+/// means "answer 401"; its flag says whether HTTP Basic applies (`WWW-Authenticate`).
+fn authenticate(session: &Session, config: &GatewayConfig) -> std::result::Result<String, bool> {
+    let Some(policy) = &config.policy else {
+        // No policy files: inspection only, every request is the permissive anonymous partner.
+        return Ok("anonymous".to_string());
+    };
+    let basic_applies = policy.partners().iter().any(|p| p.basic_user.is_some());
+    let auth = session
+        .req_header()
+        .headers
+        .get("authorization")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let cert = session
+        .digest()
+        .and_then(|d| d.ssl_digest.as_ref())
+        .map(|d| {
+            d.cert_digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        })
+        .filter(|hex| !hex.is_empty());
+    let by_header = match auth.as_deref().map(str::trim) {
+        None => None,
+        Some(value) => {
+            let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+            let partner = if scheme.eq_ignore_ascii_case("basic") {
+                decode_basic(rest.trim()).and_then(|(u, p)| policy.partner_by_basic(&u, &p))
+            } else if scheme.eq_ignore_ascii_case("bearer") {
+                policy.partner_by_token(rest.trim())
+            } else {
+                None
+            };
+            Some(partner.map(|p| p.id.clone()).ok_or(basic_applies)?)
+        }
+    };
+    let by_cert = match &cert {
+        None => None,
+        Some(hex) => policy.partner_by_certificate(hex, "").map(|p| p.id.clone()),
+    };
+    match (by_header, by_cert, &cert) {
+        // Exactly one partner: a certificate and a header naming two partners is refused.
+        (Some(a), Some(b), _) if a != b => Err(basic_applies),
+        (Some(a), _, _) => Ok(a),
+        (None, Some(b), _) => Ok(b),
+        // A certificate the CA vouches for but no partner holds: not a partner.
+        (None, None, Some(_)) => Err(basic_applies),
+        (None, None, None) => policy
+            .anonymous()
+            .map(|p| p.id.clone())
+            .ok_or(basic_applies),
+    }
+}
+
+/// `user:password` from a Basic credential (RFC 7617), UTF-8.
+fn decode_basic(b64: &str) -> Option<(String, String)> {
+    let mut bits = 0u32;
+    let mut nbits = 0;
+    let mut out = Vec::with_capacity(b64.len() * 3 / 4);
+    for c in b64.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(v);
+        nbits += 6;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((bits >> nbits) as u8);
+            bits &= (1 << nbits) - 1;
+        }
+    }
+    let text = String::from_utf8(out).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_basic;
+
+    #[test]
+    fn basic_credentials_decode() {
+        assert_eq!(
+            decode_basic("YWxwaGE6YWxwaGEtcGFzcw=="),
+            Some(("alpha".into(), "alpha-pass".into()))
+        );
+        assert_eq!(decode_basic("dTpwOnE="), Some(("u".into(), "p:q".into())));
+        assert_eq!(decode_basic("***"), None);
+        assert_eq!(decode_basic("bm9jb2xvbg=="), None);
+    }
 }

@@ -72,6 +72,63 @@ enum Command {
         #[arg(long, value_parser = ["http", "https"])]
         transport: Option<String>,
     },
+    /// Hash a secret read from standard input, for a policy file.
+    ///
+    /// Reads one line (its line end is not part of the secret) and prints the argon2id hash
+    /// (PHC string) for `basic.password_hash`, or with `--token` the SHA-256 (hex) for
+    /// `tokens`. The secret is never an argument: it would land in shell history and `ps`.
+    HashSecret {
+        /// Print the SHA-256 (64 hex digits) of a bearer token instead.
+        #[arg(long)]
+        token: bool,
+    },
+    /// Partner policy tools (`policy explain`).
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Decide one message of one partner as the gateway would, and say why.
+    ///
+    /// Prints the message, the decision, and the grant that allowed it (file:line), or what
+    /// was missing and the grant whose narrowing refused it. Exit 0 ALLOW, 3 DENY, 2 when the
+    /// message itself is rejected before policy, 1 on a usage or configuration error.
+    Explain {
+        /// The gateway configuration (TOML) naming the policy files.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The partner id (`anonymous`: a request without credentials).
+        #[arg(long)]
+        partner: String,
+        /// The message file; `-` reads standard input. Without it: standard input, or no body
+        /// with `--method GET` (a Draft 1 GET carries none).
+        #[arg(value_name = "MESSAGE_FILE")]
+        file: Option<String>,
+        /// The route path the message is sent to. Default: the first route serving the
+        /// message's dialect (for a push decided on the route's inbox feed, the first such
+        /// route that names an inbox feed).
+        #[arg(long)]
+        path: Option<String>,
+        /// The HTTP method (GET for Draft 1 discovery and feed information requests). Without
+        /// it, the body alone decides the dialect.
+        #[arg(long)]
+        method: Option<String>,
+        /// An HTTP header, `Name: value`; repeatable.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// The query string, without `?`.
+        #[arg(long)]
+        query: Option<String>,
+        /// The transport the message used (`http` or `https`); X-TAXII-Protocol must match it.
+        #[arg(long, value_parser = ["http", "https"])]
+        transport: Option<String>,
+        /// Print one JSON object instead of the report.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -117,6 +174,31 @@ fn main() -> ExitCode {
             query,
             transport.as_deref(),
         ),
+        Command::HashSecret { token } => hash_secret_command(token),
+        Command::Policy {
+            command:
+                PolicyCommand::Explain {
+                    config,
+                    partner,
+                    file,
+                    path,
+                    method,
+                    headers,
+                    query,
+                    transport,
+                    json,
+                },
+        } => explain::run(&explain::Args {
+            config,
+            partner,
+            file,
+            path,
+            method,
+            headers,
+            query,
+            transport,
+            json,
+        }),
     }
 }
 
@@ -253,4 +335,625 @@ fn demo(path: &std::path::Path) -> ExitCode {
         feeds = feeds.join(", ")
     );
     server.run_forever()
+}
+
+/// The longest secret `hash-secret` takes (a password or a token is far shorter).
+const MAX_SECRET_BYTES: usize = 4096;
+
+/// `hash-secret [--token]`: one line of standard input in, its hash out.
+fn hash_secret_command(token: bool) -> ExitCode {
+    let secret = match read_secret() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("taxii-gateway hash-secret: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if token {
+        println!("{}", taxii_gateway::policy::hash_token(&secret));
+        return ExitCode::SUCCESS;
+    }
+    match taxii_gateway::policy::hash_secret(&secret) {
+        Ok(phc) => {
+            println!("{phc}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("taxii-gateway hash-secret: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Reads the secret: the first line of standard input, without its line end (`\n` or `\r\n`).
+/// From a terminal it prompts on standard error and turns echo off (with `stty`) while it
+/// reads; from a pipe or a file, anything after that line is refused, so that a file holding
+/// more than the secret is not half-hashed.
+fn read_secret() -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    let tty = stdin.is_terminal();
+    let echo_off = tty && stty("-echo");
+    if tty {
+        eprint!("secret (one line): ");
+    }
+    let mut lock = stdin.lock();
+    let mut line = String::new();
+    let read = (&mut lock)
+        .take(MAX_SECRET_BYTES as u64 + 2)
+        .read_line(&mut line);
+    if echo_off {
+        stty("echo");
+        eprintln!();
+    }
+    match read {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err("the secret is not UTF-8".into())
+        }
+        Err(e) => return Err(format!("cannot read standard input: {e}")),
+    }
+    let ended = line.ends_with('\n');
+    if ended {
+        line.pop();
+        if line.ends_with('\r') {
+            line.pop();
+        }
+    }
+    if line.len() > MAX_SECRET_BYTES {
+        return Err(format!(
+            "the secret is longer than {MAX_SECRET_BYTES} bytes"
+        ));
+    }
+    if line.is_empty() {
+        return Err("no secret: give it as one line on standard input (e.g. `printf %s \"$SECRET\" | taxii-gateway hash-secret`)".into());
+    }
+    if !tty && ended {
+        let mut rest = [0u8; 1];
+        match lock.read(&mut rest) {
+            Ok(0) => {}
+            Ok(_) => {
+                return Err("standard input holds more than one line: give the secret alone".into())
+            }
+            Err(e) => return Err(format!("cannot read standard input: {e}")),
+        }
+    }
+    Ok(line)
+}
+
+/// Runs `stty ARG` on the terminal; false when that did not work.
+fn stty(arg: &str) -> bool {
+    std::process::Command::new("stty")
+        .arg(arg)
+        .stdin(std::process::Stdio::inherit())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `policy explain`: one message of one partner through the gateway's protocol core, route
+/// rules and policy, with the reasons.
+mod explain {
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+
+    use serde_json::{json, Value};
+    use taxii_gateway::config::{GatewayConfig, Route};
+    use taxii_gateway::policy::{self, Action, Decision, DenyReason, Grant, Partner, Policy};
+    use taxii_gateway::taxii::{
+        refusal_reply, scan_body, scan_message, Dialect, Envelope, HttpContext, Reject, RejectKind,
+        ReplyContext, ScanLimits, Transport,
+    };
+
+    pub struct Args {
+        pub config: PathBuf,
+        pub partner: String,
+        pub file: Option<String>,
+        pub path: Option<String>,
+        pub method: Option<String>,
+        pub headers: Vec<String>,
+        pub query: Option<String>,
+        pub transport: Option<String>,
+        pub json: bool,
+    }
+
+    const OK: u8 = 0;
+    const USAGE: u8 = 1;
+    const REJECTED: u8 = 2;
+    const DENIED: u8 = 3;
+
+    fn fail(message: impl std::fmt::Display) -> ExitCode {
+        eprintln!("taxii-gateway policy explain: {message}");
+        ExitCode::from(USAGE)
+    }
+
+    /// How the route was picked, for the report.
+    enum RouteChoice<'a> {
+        /// By `--path`.
+        Path(&'a Route),
+        /// By default: the first route serving the dialect (with an inbox feed, for a push
+        /// decided on it).
+        Default(&'a Route),
+        /// No route serves the dialect: the gateway would refuse the message at every path.
+        None,
+    }
+
+    pub fn run(a: &Args) -> ExitCode {
+        let config = match GatewayConfig::load(&a.config) {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        // No policy files: the gateway serves every request as an anonymous partner allowed
+        // everything (inspection only).
+        let (policy, permissive): (&Policy, bool) = match config.policy.as_deref() {
+            Some(p) => (p, false),
+            None => (Policy::permissive(), true),
+        };
+        let Some(partner) = policy.partner(&a.partner) else {
+            return fail(unknown_partner(policy, permissive, &a.partner));
+        };
+        let by_path = match &a.path {
+            None => None,
+            Some(p) => match route_by_path(&config, p) {
+                Some(r) => Some(r),
+                None => {
+                    let paths: Vec<&str> = config.routes.iter().map(|r| r.path.as_str()).collect();
+                    return fail(format!(
+                        "no route has the path {p:?} (routes: {})",
+                        paths.join(", ")
+                    ));
+                }
+            },
+        };
+
+        let mut ctx = HttpContext {
+            method: a.method.clone(),
+            query: a
+                .query
+                .as_ref()
+                .map(|q| q.trim_start_matches('?').to_string()),
+            transport: a.transport.as_deref().map(|t| {
+                if t == "https" {
+                    Transport::Https
+                } else {
+                    Transport::Http
+                }
+            }),
+            ..HttpContext::default()
+        };
+        for h in &a.headers {
+            let Some((name, value)) = h.split_once(':') else {
+                return fail(format!("--header {h:?} is not `Name: value`"));
+            };
+            if let Err(r) = ctx.header(name.trim(), value.trim()) {
+                return rejected(a.json, &r);
+            }
+        }
+
+        let limits = &config.xml_limits;
+        let file = match (a.file.as_deref(), a.method.as_deref()) {
+            (None, Some(m)) if m.eq_ignore_ascii_case("GET") => None,
+            (None, _) => Some("-"),
+            (Some(f), _) => Some(f),
+        };
+        let body = match file {
+            None => Vec::new(),
+            Some(f) => match super::read_input(Some(f), limits.max_total_bytes) {
+                Ok(b) => b,
+                Err(e) => return fail(format!("{f}: {e}")),
+            },
+        };
+        if let Some(route) = by_path {
+            // The gateway refuses a body over the route's limit before reading it.
+            if body.len() > route.max_body_bytes {
+                let r = Reject::new(
+                    RejectKind::TooLarge,
+                    format!(
+                        "the body is larger than the route's max_body_bytes ({})",
+                        route.max_body_bytes
+                    ),
+                );
+                return rejected(a.json, &r);
+            }
+        }
+        let envelope = match scan_message(&ctx, &body, limits) {
+            Ok(e) => e,
+            Err(r) => return rejected(a.json, &r),
+        };
+
+        let choice = match by_path {
+            Some(route) => {
+                if !route.dialects.contains(&envelope.dialect) {
+                    let r = Reject::new(
+                        RejectKind::UnsupportedMediaType,
+                        format!(
+                            "TAXII {} is not served at {} (the route serves {})",
+                            envelope.dialect,
+                            route.path,
+                            dialect_names(&route.dialects)
+                        ),
+                    );
+                    return rejected(a.json, &r);
+                }
+                RouteChoice::Path(route)
+            }
+            None => default_route(&config, &envelope),
+        };
+        let route = match &choice {
+            RouteChoice::Path(r) | RouteChoice::Default(r) => Some(*r),
+            RouteChoice::None => None,
+        };
+        let inbox_feed = route.and_then(|r| r.inbox_feed.as_deref());
+
+        let decision = policy::decide(policy, partner, &envelope, inbox_feed, now_unix());
+
+        let report = Report {
+            policy,
+            permissive,
+            partner,
+            envelope: &envelope,
+            choice: &choice,
+            decision: &decision,
+        };
+        if a.json {
+            println!("{}", report.json());
+        } else {
+            print!("{}", report.text());
+        }
+        ExitCode::from(if decision.is_allow() { OK } else { DENIED })
+    }
+
+    fn unknown_partner(policy: &Policy, permissive: bool, id: &str) -> String {
+        if permissive {
+            return format!(
+                "the configuration names no policy files: every request is served as the anonymous partner, allowed everything; there is no partner {id:?}"
+            );
+        }
+        let sources: Vec<String> = policy
+            .sources()
+            .iter()
+            .map(|s| s.display().to_string())
+            .collect();
+        if id == "anonymous" {
+            return format!(
+                "the policy ({}) has no [anonymous] partner: requests without credentials are refused",
+                sources.join(", ")
+            );
+        }
+        let mut ids: Vec<&str> = policy.partners().iter().map(|p| p.id.as_str()).collect();
+        if policy.anonymous().is_some() {
+            ids.push("anonymous");
+        }
+        format!(
+            "no partner {id:?} in {} (partners: {})",
+            sources.join(", "),
+            ids.join(", ")
+        )
+    }
+
+    /// The route with that path: the host-less one, else the first host-specific one.
+    fn route_by_path<'a>(config: &'a GatewayConfig, path: &str) -> Option<&'a Route> {
+        config
+            .route(None, path)
+            .or_else(|| config.routes.iter().find(|r| r.path == path))
+    }
+
+    /// Whether the decision rests on the route's inbox feed: a push that names no destination
+    /// (policy::decide).
+    fn needs_inbox_feed(e: &Envelope) -> bool {
+        policy::action_of(e) == Some(Action::Push)
+            && (e.dialect != Dialect::V11 || e.destinations.is_empty())
+    }
+
+    fn default_route<'a>(config: &'a GatewayConfig, e: &Envelope) -> RouteChoice<'a> {
+        let mut serving = config
+            .routes
+            .iter()
+            .filter(|r| r.dialects.contains(&e.dialect));
+        let with_inbox = needs_inbox_feed(e)
+            .then(|| serving.clone().find(|r| r.inbox_feed.is_some()))
+            .flatten();
+        match with_inbox.or_else(|| serving.next()) {
+            Some(r) => RouteChoice::Default(r),
+            None => RouteChoice::None,
+        }
+    }
+
+    fn dialect_names(ds: &[Dialect]) -> String {
+        ds.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    fn dialect_title(d: Dialect) -> &'static str {
+        match d {
+            Dialect::Draft1 => "TAXII Draft 1",
+            Dialect::V10 => "TAXII 1.0",
+            Dialect::V11 => "TAXII 1.1",
+        }
+    }
+
+    fn reason_name(r: DenyReason) -> &'static str {
+        match r {
+            DenyReason::NotARequest => "not_a_request",
+            DenyReason::Service => "service",
+            DenyReason::Feed => "feed",
+            DenyReason::ContentBinding => "content_binding",
+            DenyReason::DeliveryAddress => "delivery_address",
+            DenyReason::PollWindow => "poll_window",
+        }
+    }
+
+    fn reason_words(r: DenyReason) -> &'static str {
+        match r {
+            DenyReason::NotARequest => "not a request",
+            DenyReason::Service => "service level",
+            DenyReason::Feed => "feed level",
+            DenyReason::ContentBinding => "narrowing: content bindings",
+            DenyReason::DeliveryAddress => "narrowing: delivery addresses",
+            DenyReason::PollWindow => "narrowing: poll window",
+        }
+    }
+
+    /// What the gateway answers a denial with, in the message's dialect: the HTTP status and
+    /// the status type of the status message, if it sends one.
+    fn answer(e: &Envelope, reason: DenyReason, conceal: bool) -> (u16, Option<String>) {
+        let reply = refusal_reply(
+            &ReplyContext {
+                dialect: e.dialect,
+                transport: Transport::Http,
+                in_response_to: Some(e.message_id.value.clone()),
+                id_seed: 1,
+                now_unix: now_unix(),
+                message: None,
+            },
+            &reason.refusal(conceal),
+        );
+        let status_type = scan_body(&reply.body, &ScanLimits::default())
+            .ok()
+            .and_then(|s| s.status_type)
+            .map(|f| f.value);
+        (reply.status, status_type)
+    }
+
+    /// The message was refused before policy: exit 2.
+    fn rejected(json: bool, r: &Reject) -> ExitCode {
+        let detail = match r.offset {
+            Some(at) => format!("{} (at byte {at})", r.detail),
+            None => r.detail.clone(),
+        };
+        if json {
+            println!(
+                "{}",
+                json!({ "decision": "reject", "error": r.kind.as_str(), "detail": detail })
+            );
+        } else {
+            println!(
+                "decision  REJECTED before policy: {}\n  detail  {detail}",
+                r.kind
+            );
+        }
+        ExitCode::from(REJECTED)
+    }
+
+    fn now_unix() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    /// One grant in words: `actions on [feeds]; narrowing`.
+    fn describe(g: &Grant) -> String {
+        let feeds: Vec<&str> = g.feeds.iter().map(|f| f.as_str()).collect();
+        let mut s = if feeds.is_empty() {
+            g.actions.to_string()
+        } else {
+            format!("{} on [{}]", g.actions, feeds.join(", "))
+        };
+        if !g.content_bindings.is_empty() {
+            s.push_str(&format!(
+                "; content bindings [{}]",
+                g.content_bindings.join(", ")
+            ));
+        }
+        if !g.delivery_addresses.is_empty() {
+            let a: Vec<String> = g.delivery_addresses.iter().map(|a| a.to_string()).collect();
+            s.push_str(&format!("; delivery addresses [{}]", a.join(", ")));
+        }
+        if let Some(w) = g.max_poll_window_seconds {
+            s.push_str(&format!("; poll window {w} s"));
+        }
+        s
+    }
+
+    fn grant_json(partner: &Partner, g: &Grant) -> Value {
+        json!({
+            "at": g.origin.to_string(),
+            "file": g.origin.file.display().to_string(),
+            "line": g.origin.line,
+            "partner": partner.id,
+            "actions": g.actions.iter().map(Action::name).collect::<Vec<_>>(),
+            "feeds": g.feeds.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+            "content_bindings": g.content_bindings,
+            "delivery_addresses": g.delivery_addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "max_poll_window_seconds": g.max_poll_window_seconds,
+        })
+    }
+
+    struct Report<'a> {
+        policy: &'a Policy,
+        permissive: bool,
+        partner: &'a Partner,
+        envelope: &'a Envelope,
+        choice: &'a RouteChoice<'a>,
+        decision: &'a Decision,
+    }
+
+    impl Report<'_> {
+        /// The grant the decision names, with its partner.
+        fn grant(&self) -> Option<(&Partner, &Grant)> {
+            let r = match self.decision {
+                Decision::Allow { grant } => *grant,
+                Decision::Deny { grant, .. } => (*grant)?,
+            };
+            Some((self.policy.partner_of(r)?, self.policy.grant(r)?))
+        }
+
+        fn route(&self) -> Option<&Route> {
+            match self.choice {
+                RouteChoice::Path(r) | RouteChoice::Default(r) => Some(r),
+                RouteChoice::None => None,
+            }
+        }
+
+        fn route_note(&self) -> String {
+            let e = self.envelope;
+            match self.choice {
+                RouteChoice::Path(_) => "given by --path".into(),
+                RouteChoice::Default(_) if needs_inbox_feed(e) => format!(
+                    "the first route serving TAXII {} that names an inbox feed, else the first serving it; --path picks another",
+                    e.dialect
+                ),
+                RouteChoice::Default(_) => format!(
+                    "the first route serving TAXII {}; --path picks another (a route matters for a push without destinations: its inbox feed)",
+                    e.dialect
+                ),
+                RouteChoice::None => format!(
+                    "no route serves TAXII {}: the gateway would refuse this message at every path (unsupported_media_type); policy decided without a route",
+                    e.dialect
+                ),
+            }
+        }
+
+        fn json(&self) -> Value {
+            let e = self.envelope;
+            let (reason, missing, answer) = match self.decision {
+                Decision::Allow { .. } => (None, None, None),
+                Decision::Deny {
+                    reason, missing, ..
+                } => {
+                    let (status, status_type) = answer(e, *reason, self.partner.conceal);
+                    (
+                        Some(reason_name(*reason)),
+                        Some(missing.as_str()),
+                        Some(json!({ "http_status": status, "status_type": status_type })),
+                    )
+                }
+            };
+            json!({
+                "decision": if self.decision.is_allow() { "allow" } else { "deny" },
+                "partner": self.partner.id,
+                "partner_at": self.partner.origin.to_string(),
+                "permissive": self.permissive,
+                "message": {
+                    "dialect": e.dialect.as_str(),
+                    "message": e.message,
+                    "message_id": e.message_id.value,
+                    "feeds": e.feeds.iter().map(|f| f.value.as_str()).collect::<Vec<_>>(),
+                    "action": policy::action_of(e).map(Action::name),
+                    "subscription_action": e.action.as_ref().map(|f| f.value.as_str()),
+                    "content_bindings": e.content_bindings,
+                    "delivery_addresses": e.delivery_addresses.iter().map(|f| f.value.as_str()).collect::<Vec<_>>(),
+                },
+                "route": self.route().map(|r| json!({
+                    "path": r.path,
+                    "host": r.host,
+                    "inbox_feed": r.inbox_feed,
+                })),
+                "route_note": self.route_note(),
+                "reason": reason,
+                "missing": missing,
+                "answer": answer,
+                "grant": self.grant().map(|(p, g)| grant_json(p, g)),
+            })
+        }
+
+        fn text(&self) -> String {
+            let e = self.envelope;
+            let mut s = format!(
+                "message   {} {} (message id {})\n",
+                dialect_title(e.dialect),
+                e.message,
+                e.message_id.value
+            );
+            if !e.feeds.is_empty() {
+                let feeds: Vec<&str> = e.feeds.iter().map(|f| f.value.as_str()).collect();
+                s.push_str(&format!("  feeds   {}\n", feeds.join(", ")));
+            }
+            let action = policy::action_of(e).map_or("none (not a request)", Action::name);
+            match &e.action {
+                Some(a) => s.push_str(&format!("  action  {action} ({})\n", a.value)),
+                None => s.push_str(&format!("  action  {action}\n")),
+            }
+            if !e.content_bindings.is_empty() {
+                s.push_str(&format!(
+                    "  content bindings  {}\n",
+                    e.content_bindings.join(", ")
+                ));
+            }
+            if !e.delivery_addresses.is_empty() {
+                let a: Vec<&str> = e
+                    .delivery_addresses
+                    .iter()
+                    .map(|f| f.value.as_str())
+                    .collect();
+                s.push_str(&format!("  delivery addresses  {}\n", a.join(", ")));
+            }
+            if self.permissive {
+                s.push_str("partner   anonymous (no policy files: the permissive policy, everything allowed)\n");
+            } else {
+                s.push_str(&format!(
+                    "partner   {} ({})\n",
+                    self.partner.id, self.partner.origin
+                ));
+            }
+            match self.route() {
+                Some(r) => s.push_str(&format!(
+                    "route     {}{}, inbox feed {}\n  chosen  {}\n",
+                    r.host.as_deref().unwrap_or(""),
+                    r.path,
+                    r.inbox_feed
+                        .as_deref()
+                        .map_or_else(|| "none".to_string(), |f| format!("{f:?}")),
+                    self.route_note()
+                )),
+                None => s.push_str(&format!("route     none: {}\n", self.route_note())),
+            }
+            match self.decision {
+                Decision::Allow { .. } => {
+                    s.push_str("decision  ALLOW\n");
+                    if let Some((_, g)) = self.grant() {
+                        s.push_str(&format!("  granted by  {}: {}\n", g.origin, describe(g)));
+                    }
+                }
+                Decision::Deny {
+                    reason, missing, ..
+                } => {
+                    let (status, status_type) = answer(e, *reason, self.partner.conceal);
+                    s.push_str(&format!(
+                        "decision  DENY ({}, reason {})\n  missing  {missing}\n  answer   HTTP {status}{}\n",
+                        reason_words(*reason),
+                        reason_name(*reason),
+                        status_type.map_or_else(String::new, |t| format!(", status {t}"))
+                    ));
+                    match self.grant() {
+                        Some((_, g)) => s.push_str(&format!(
+                            "  refused by  {}: {} (it allows the action on the feed; its narrowing refused the message)\n",
+                            g.origin,
+                            describe(g)
+                        )),
+                        None if self.partner.grants.is_empty() => {
+                            s.push_str(&format!("  {} holds no grant\n", self.partner.id));
+                        }
+                        None => {
+                            s.push_str(&format!("  grants of {}:\n", self.partner.id));
+                            for g in &self.partner.grants {
+                                s.push_str(&format!("    {}: {}\n", g.origin, describe(g)));
+                            }
+                        }
+                    }
+                }
+            }
+            s
+        }
+    }
 }

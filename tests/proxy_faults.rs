@@ -1822,9 +1822,15 @@ fn the_upstream_gets_the_route_path_host_request_id_and_client_address() {
     let (head, got) = upstream_body(&fake, 0);
     let lower = head.to_ascii_lowercase();
     assert!(head.starts_with("POST /inbox HTTP/1.1\r\n"), "{head}");
-    assert!(lower.contains(&format!("host: 127.0.0.1:{}\r\n", fake.port)), "{head}");
+    assert!(
+        lower.contains(&format!("host: 127.0.0.1:{}\r\n", fake.port)),
+        "{head}"
+    );
     assert!(lower.contains("x-forwarded-for: 127.0.0.1\r\n"), "{head}");
-    assert!(lower.contains("forwarded: for=127.0.0.1;proto=http\r\n"), "{head}");
+    assert!(
+        lower.contains("forwarded: for=127.0.0.1;proto=http\r\n"),
+        "{head}"
+    );
     // The same request id the client saw.
     let id = r
         .headers

@@ -100,6 +100,8 @@ fn start() -> Setup {
     let upstream = Proc(
         Command::new(BIN)
             .args(["sample-upstream", "--listen", &format!("127.0.0.1:{up}")])
+            // The upstream advertises its own addresses: the gateway must map them to its own.
+            .args(["--advertise", &format!("http://127.0.0.1:{up}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -393,4 +395,63 @@ fn a_certificate_from_another_ca_is_refused_at_the_handshake() {
         true,
     );
     assert_eq!(st, 0, "no HTTP answer: the TLS handshake fails");
+}
+
+fn services(body: &str) -> Vec<(String, String)> {
+    let env = taxii_gateway::taxii::scan_body(body.as_bytes(), &Default::default())
+        .unwrap_or_else(|e| panic!("{e}\n{body}"));
+    env.services
+        .iter()
+        .map(|s| (s.service_type.clone(), s.address.value.clone()))
+        .collect()
+}
+
+#[test]
+fn answers_are_filtered_per_partner_and_point_at_the_gateway() {
+    let s = start();
+    let http = format!("http://127.0.0.1:{}", s.http);
+    let disc = format!("{http}/services/discovery");
+
+    // Anonymous may only discover: the discovery answer lists the discovery service alone,
+    // at the gateway's address, never the upstream's.
+    let (st, _, body) = post11(&disc, &discovery(), &[], false);
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        services(&body),
+        vec![(
+            "DISCOVERY".to_string(),
+            format!("{http}/services/discovery")
+        )]
+    );
+
+    // alpha: discover, feed_info and poll on `indicators`: no inbox.
+    let (_, _, body) = post11(&disc, &discovery(), &["-u", "alpha:alpha-pass"], false);
+    let mut types: Vec<String> = services(&body)
+        .into_iter()
+        .map(|(t, a)| {
+            assert!(a.starts_with(&http), "{a} is not the gateway's");
+            t
+        })
+        .collect();
+    types.sort();
+    assert_eq!(types, ["COLLECTION_MANAGEMENT", "DISCOVERY", "POLL"]);
+
+    // Collection information lists only the collections alpha holds a grant on.
+    let info = format!(r#"<Collection_Information_Request xmlns="{NS11}" message_id="urn:x:3"/>"#);
+    let (st, _, body) = post11(
+        &format!("{http}/services/feed-management"),
+        &info,
+        &["-u", "alpha:alpha-pass"],
+        false,
+    );
+    assert_eq!(st, 200, "{body}");
+    let env = taxii_gateway::taxii::scan_body(body.as_bytes(), &Default::default()).unwrap();
+    let feeds: Vec<&str> = env.feeds.iter().map(|f| f.value.as_str()).collect();
+    assert_eq!(feeds, ["indicators"], "{body}");
+    assert!(
+        env.services
+            .iter()
+            .all(|s| s.address.value.starts_with(&http)),
+        "{body}"
+    );
 }

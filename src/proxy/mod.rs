@@ -104,6 +104,8 @@ pub struct Exchange {
     reason: Option<String>,
     /// The authenticated partner's id (`anonymous` for the anonymous partner).
     pub partner: Option<String>,
+    /// The Host the client used (for the gateway's public addresses).
+    host: Option<String>,
     answered: bool,
     response: Option<ResponseCheck>,
 }
@@ -127,6 +129,7 @@ impl ProxyHttp for Gateway {
             pending: None,
             reason: None,
             partner: None,
+            host: None,
             answered: false,
             response: None,
         }
@@ -145,6 +148,7 @@ impl ProxyHttp for Gateway {
             .or_else(|| req.uri.host())
             .map(str::to_string);
         let path = req.uri.path().to_string();
+        ctx.host = host.clone();
         let Some(route_index) = ctx.config.route_index(host.as_deref(), &path) else {
             // No TAXII service here: a bare 404, as an HTTP server answers an unknown path.
             return answer_plain(session, ctx, 404, "no TAXII service at this path\n").await;
@@ -343,6 +347,13 @@ impl ProxyHttp for Gateway {
         let Some(request) = ctx.request.as_ref() else {
             return Ok(());
         };
+        let (http_base, https_base) = public_bases(&ctx.config, ctx.host.as_deref());
+        let setup = response::RewriteSetup {
+            config: ctx.config.clone(),
+            partner: ctx.partner.clone(),
+            http_base,
+            https_base,
+        };
         let check = ResponseCheck::start(
             request,
             upstream_response,
@@ -350,6 +361,7 @@ impl ProxyHttp for Gateway {
             &ctx.config,
             random_u128(),
             now_unix(),
+            Some(setup),
         );
         upstream_response.insert_header("X-Request-Id", &ctx.request_id)?;
         ctx.response = Some(check);
@@ -729,4 +741,83 @@ mod tests {
         assert_eq!(decode_basic("***"), None);
         assert_eq!(decode_basic("bm9jb2xvbg=="), None);
     }
+}
+
+/// The gateway's public base URLs per scheme: `server.public_url` when set, else the first
+/// plain and the first TLS listener, with the host the client used.
+fn public_bases(config: &GatewayConfig, host: Option<&str>) -> (Option<String>, Option<String>) {
+    if let Some(url) = &config.server.public_url {
+        return if url.starts_with("https://") {
+            (None, Some(url.clone()))
+        } else {
+            (Some(url.clone()), None)
+        };
+    }
+    let name = |l: &crate::config::Listener| {
+        let h = host
+            .map(|h| match h.strip_prefix('[') {
+                Some(v6) => format!("[{}]", v6.split(']').next().unwrap_or(v6)),
+                None => h
+                    .rsplit_once(':')
+                    .map_or(h, |(n, p)| {
+                        if p.bytes().all(|b| b.is_ascii_digit()) {
+                            n
+                        } else {
+                            h
+                        }
+                    })
+                    .to_string(),
+            })
+            .unwrap_or_else(|| match l.address.ip() {
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            });
+        format!("{h}:{}", l.address.port())
+    };
+    let http = config
+        .listeners
+        .iter()
+        .find(|l| l.tls.is_none())
+        .map(|l| format!("http://{}", name(l)));
+    let https = config
+        .listeners
+        .iter()
+        .find(|l| l.tls.is_some())
+        .map(|l| format!("https://{}", name(l)));
+    (http, https)
+}
+
+/// Maps an address a response advertises to the gateway's public one: an upstream's service
+/// address becomes the public path of the route that serves it; an address already at the
+/// gateway stays; anything else maps nowhere (`None`: the record is dropped).
+pub(crate) fn map_address(
+    config: &GatewayConfig,
+    addr: &str,
+    http_base: Option<&str>,
+    https_base: Option<&str>,
+) -> Option<String> {
+    let (scheme, rest) = addr.split_once("://")?;
+    let https = scheme.eq_ignore_ascii_case("https");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let authority = authority.to_ascii_lowercase();
+    // Already the gateway's (with either scheme: OpenTAXII advertises https twins of its domain).
+    for base in [http_base, https_base].into_iter().flatten() {
+        let base_authority = base
+            .split_once("://")
+            .map_or(base, |(_, a)| a)
+            .to_ascii_lowercase();
+        if authority == base_authority && config.routes.iter().any(|r| r.path == path) {
+            return Some(addr.to_string());
+        }
+    }
+    let route = config.routes.iter().find(|r| {
+        let up = &config.upstreams[r.upstream];
+        authority == up.authority().to_ascii_lowercase()
+            && path == format!("{}{}", up.base_path, r.upstream_path)
+    })?;
+    let base = if https { https_base? } else { http_base? };
+    Some(format!("{base}{}", route.path))
 }

@@ -47,6 +47,20 @@ pub struct ResponseCheck {
     pub envelope: Option<Envelope>,
     /// Why the response was refused, if it was.
     pub refused: Option<String>,
+    /// Discovery, feed/collection information and subscription responses: filtered for the
+    /// partner and their addresses mapped to the gateway's.
+    rewrite: Option<RewriteSetup>,
+    /// What the rewrite did: (records dropped, addresses rewritten), for logs and audit.
+    pub rewritten: Option<(usize, usize)>,
+}
+
+/// What rewriting a response needs: the configuration (routes, policy), the partner, and the
+/// gateway's public base URLs (`http://host:port`) per scheme.
+pub struct RewriteSetup {
+    pub config: std::sync::Arc<GatewayConfig>,
+    pub partner: Option<String>,
+    pub http_base: Option<String>,
+    pub https_base: Option<String>,
 }
 
 impl ResponseCheck {
@@ -59,7 +73,18 @@ impl ResponseCheck {
         config: &GatewayConfig,
         id_seed: u128,
         now_unix: u64,
+        rewrite: Option<RewriteSetup>,
     ) -> ResponseCheck {
+        // The answers that name services and feeds are held whole, so that they can be
+        // filtered and their addresses mapped before any byte leaves.
+        let rewrite = rewrite.filter(|_| {
+            matches!(
+                request.kind,
+                MessageKind::DiscoveryRequest
+                    | MessageKind::FeedInformationRequest
+                    | MessageKind::SubscriptionManagementRequest
+            )
+        });
         let dialect = request.dialect;
         let status = upstream_response.status.as_u16();
         let mut headers = HttpContext::default();
@@ -84,11 +109,17 @@ impl ResponseCheck {
             held: Vec::new(),
             received: 0,
             released: 0,
-            hold_bytes: config.responses.hold_bytes,
+            hold_bytes: if rewrite.is_some() {
+                usize::MAX
+            } else {
+                config.responses.hold_bytes
+            },
             max_bytes: config.responses.max_bytes,
             failure_ctx,
             envelope: None,
             refused: None,
+            rewrite,
+            rewritten: None,
         };
         let ok_status = status == 200;
         // Draft 1 HTTP binding §7: errors found in headers or while parsing are HTTP statuses;
@@ -220,8 +251,84 @@ impl ResponseCheck {
             ));
         }
         let _ = self.request_kind;
+        if let Some(setup) = self.rewrite.take() {
+            if self.released == 0 {
+                self.apply_rewrite(&setup, &env)?;
+            }
+        }
         self.envelope = Some(env);
         Ok(())
+    }
+
+    /// Filters the held answer for the partner and maps every address to the gateway's
+    /// (Draft 1 Services §4.2.3, §4.2.5: a server may hide any service or feed from a
+    /// requester). Addresses that map nowhere are dropped with their record, so that clients
+    /// never walk around the gateway.
+    fn apply_rewrite(
+        &mut self,
+        setup: &RewriteSetup,
+        env: &Envelope,
+    ) -> std::result::Result<(), String> {
+        use crate::policy::{allowed_actions, visible_feeds, Action, Policy};
+        let config = &setup.config;
+        let policy: &Policy = match &config.policy {
+            Some(p) => p,
+            None => Policy::permissive(),
+        };
+        let partner = setup.partner.as_deref().and_then(|id| policy.partner(id));
+        let Some(partner) = partner else {
+            return Err("no partner to filter the answer for".into());
+        };
+        let actions = allowed_actions(partner);
+        let keep_service = |s: &crate::taxii::ServiceRef| {
+            let needed: &[Action] = match s
+                .service_type
+                .to_ascii_uppercase()
+                .replace('-', "_")
+                .as_str()
+            {
+                "DISCOVERY" => &[Action::Discover],
+                "POLL" => &[Action::Poll],
+                "INBOX" => &[Action::Push],
+                "FEED_MANAGEMENT" | "COLLECTION_MANAGEMENT" => &[
+                    Action::FeedInfo,
+                    Action::Subscribe,
+                    Action::ManageSubscription,
+                ],
+                _ => &[],
+            };
+            needed.iter().any(|a| actions.contains(*a))
+        };
+        let keep_feed = visible_feeds(policy, partner);
+        let map = |addr: &str| {
+            super::map_address(
+                config,
+                addr,
+                setup.http_base.as_deref(),
+                setup.https_base.as_deref(),
+            )
+        };
+        let plan = crate::taxii::rewrite::RewritePlan::new(&map)
+            .keep_services(&keep_service)
+            .keep_feeds(&keep_feed);
+        let done = crate::taxii::rewrite::rewrite_response(&self.held, env, &plan)
+            .map_err(|e| format!("the answer could not be filtered: {e}"))?;
+        match done.outcome {
+            crate::taxii::rewrite::Outcome::Rewritten(body) => {
+                self.rewritten = Some((
+                    done.feeds_dropped + done.services_dropped,
+                    done.addresses_rewritten,
+                ));
+                self.held = body;
+                Ok(())
+            }
+            crate::taxii::rewrite::Outcome::Unchanged => Ok(()),
+            // A signature would break; an unfiltered answer would show what the partner may
+            // not see or addresses around the gateway: refused.
+            crate::taxii::rewrite::Outcome::Signed => {
+                Err("a signed answer that would need filtering".into())
+            }
+        }
     }
 
     /// The upstream failed after the response head left (`fail_to_proxy`). While no body byte

@@ -1841,3 +1841,47 @@ fn the_upstream_gets_the_route_path_host_request_id_and_client_address() {
     assert!(lower.contains(&format!("x-request-id: {id}\r\n")), "{head}");
     assert_eq!(got, body, "the same bytes");
 }
+
+#[test]
+fn the_upstream_gets_the_gateways_credentials_never_the_clients() {
+    let fake = inbox_upstream();
+    let dir = TempDir::new("cred");
+    let pass = dir.0.join("upstream.pass");
+    std::fs::write(&pass, "gw-secret\n").unwrap();
+    let routes = inbox_routes(&fake).replacen(
+        &format!("url = \"{}\"", fake.url()),
+        &format!(
+            "url = \"{}\"\ncredentials = {{ basic_user = \"gateway\", basic_password_file = \"{}\" }}",
+            fake.url(),
+            pass.display()
+        ),
+        1,
+    );
+    let gw = Gateway::start("", &routes);
+    let body = fixture("1.1/Inbox_Message.xml");
+    let mut raw = post("/services/inbox", Dialect::V11, &body);
+    // The client's own credentials and a forged identity header.
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 2;
+    raw.splice(
+        at..at,
+        b"Authorization: Basic Y2xpZW50OnNlY3JldA==\r\nX-TAXII-Partner: admin\r\n"
+            .iter()
+            .copied(),
+    );
+    let r = exchange(gw.port, raw);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(fake.wait_finished(1, Duration::from_secs(10)));
+    let (head, _) = upstream_body(&fake, 0);
+    let lower = head.to_ascii_lowercase();
+    // base64("gateway:gw-secret")
+    assert!(
+        lower.contains("authorization: basic z2f0zxdhetpndy1zzwnyzxq=\r\n"),
+        "{head}"
+    );
+    assert!(!lower.contains("y2xpzw50onnly3jlda=="), "{head}");
+    assert_eq!(lower.matches("authorization:").count(), 1, "{head}");
+    assert!(
+        !lower.contains("x-taxii-partner"),
+        "no policy files: no identity header\n{head}"
+    );
+}

@@ -127,6 +127,18 @@ struct RawUpstream {
     read_timeout_ms: u64,
     #[serde(default)]
     tls: RawUpstreamTls,
+    /// Credentials the gateway presents to this upstream instead of the partner's.
+    credentials: Option<RawUpstreamCredentials>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstreamCredentials {
+    /// HTTP Basic: the user, and a file holding the password (secrets stay out of the config).
+    basic_user: Option<String>,
+    basic_password_file: Option<Spanned<PathBuf>>,
+    /// A bearer token, from a file.
+    bearer_token_file: Option<Spanned<PathBuf>>,
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -268,6 +280,8 @@ pub struct Upstream {
     pub verify_tls: bool,
     pub ca_file: Option<PathBuf>,
     pub sni: String,
+    /// The `Authorization` value the gateway sends to this upstream, if any.
+    pub authorization: Option<String>,
 }
 
 impl Upstream {
@@ -456,7 +470,14 @@ impl GatewayConfig {
                     "timeouts must be above 0".into(),
                 ));
             }
+            let authorization = match u.credentials {
+                None => None,
+                Some(c) => {
+                    Some(upstream_authorization(c).map_err(|(span, key, m)| at(span, key, m))?)
+                }
+            };
             upstreams.push(Upstream {
+                authorization,
                 name,
                 sni: u.tls.sni.unwrap_or_else(|| host.clone()),
                 scheme,
@@ -632,6 +653,54 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
+/// The `Authorization` header value for an upstream's credentials; exactly one kind.
+fn upstream_authorization(
+    c: RawUpstreamCredentials,
+) -> Result<String, (Range<usize>, &'static str, String)> {
+    let read = |f: &Spanned<PathBuf>, key: &'static str| {
+        std::fs::read_to_string(f.get_ref())
+            .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+            .map_err(|e| (f.span(), key, format!("{}: {e}", f.get_ref().display())))
+    };
+    match (c.basic_user, c.basic_password_file, c.bearer_token_file) {
+        (Some(user), Some(file), None) => {
+            let password = read(&file, "upstream.credentials.basic_password_file")?;
+            Ok(format!(
+                "Basic {}",
+                base64(format!("{user}:{password}").as_bytes())
+            ))
+        }
+        (None, None, Some(file)) => {
+            let token = read(&file, "upstream.credentials.bearer_token_file")?;
+            Ok(format!("Bearer {token}"))
+        }
+        _ => Err((
+            0..0,
+            "upstream.credentials",
+            "give basic_user with basic_password_file, or bearer_token_file".into(),
+        )),
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
@@ -739,6 +808,28 @@ dialects = ["1.1", "draft1"]
 
         let e = parse(&format!("{GOOD}\n[xml_limits]\nmax_depht = 3\n")).unwrap_err();
         assert_eq!(e.key, "max_depht", "{e}");
+    }
+
+    #[test]
+    fn upstream_credentials() {
+        let dir = std::env::temp_dir().join(format!("tg-cred-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pass = dir.join("pass");
+        std::fs::write(&pass, "s3cret\n").unwrap();
+        let text = GOOD.replace(
+            "url = \"http://127.0.0.1:9000/base/\"",
+            &format!("url = \"http://127.0.0.1:9000/base/\"\ncredentials = {{ basic_user = \"gw\", basic_password_file = \"{}\" }}", pass.display()),
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.upstreams[0].authorization.as_deref(),
+            Some("Basic Z3c6czNjcmV0")
+        );
+        let e = parse(&text.replace("basic_user = \"gw\", ", "")).unwrap_err();
+        assert_eq!(e.key, "upstream.credentials", "{e}");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(base64(b"a"), "YQ==");
     }
 
     #[test]

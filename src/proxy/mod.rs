@@ -288,6 +288,9 @@ impl ProxyHttp for Gateway {
         // The partner's own credentials stay here; the upstream learns who it is from the
         // identity header (Draft 1 Services §6.3: credentials are passed on to the handler).
         upstream_request.remove_header("authorization");
+        if let Some(auth) = &up.authorization {
+            upstream_request.insert_header("Authorization", auth.as_str())?;
+        }
         let identity = ctx.config.server.identity_header.clone();
         upstream_request.remove_header(identity.as_str());
         if ctx.config.policy.is_some() {

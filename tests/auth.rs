@@ -1,6 +1,7 @@
 //! Partners through the gateway: every credential kind (Basic, bearer token, client
 //! certificate, none), right, wrong and missing, and the per-feed grants they hold, in front of
 //! the sample upstream. Uses `curl` for HTTPS with client certificates.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;

@@ -4,6 +4,7 @@
 //!
 //! The corpus lives beside the repository (`../shared`, or `$TAXII_SHARED`); the test fails
 //! with a message saying so when it is missing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
 //! The README's first command: `taxii-gateway demo` starts the sample upstream and the gateway,
 //! and the curl commands it prints work as printed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

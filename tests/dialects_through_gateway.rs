@@ -4,6 +4,7 @@
 //! the client used.
 //!
 //! Uses `curl` (for HTTPS with a CA file); the test fails with a message if it is missing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};

@@ -6,6 +6,7 @@
 //!   no valid form. Fixed in `src/taxii/writer.rs`.
 //! - `scan`: no crash in its runs; the truncation and mutation tests below pin the properties it
 //!   checks (refusal of every cut message, spans inside the body, content block counts).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

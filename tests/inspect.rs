@@ -8,6 +8,7 @@
 //!   the agreement of every dialect signal ([`HTTP`]).
 //!
 //! The tables must name every fixture file, and every file must be in a table.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::io::Write;

@@ -9,6 +9,7 @@
 //!
 //! [`every_reject_kind_is_produced_by_a_case`] fails when a kind is added to `RejectKind::ALL`
 //! without a case here, and [`every_limit_has_cases`] when a limit is added to `ScanLimits`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 

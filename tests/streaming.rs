@@ -1,5 +1,6 @@
 //! The streamed scan gives exactly what the whole-body scan gives, however the message is cut
 //! into pieces, and holds back at most one unfinished child of the root.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

@@ -751,6 +751,7 @@ fn parse_url(url: &str) -> Result<(Scheme, String, u16, String), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

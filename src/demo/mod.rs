@@ -527,6 +527,7 @@ impl Rng {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::taxii::{scan_body, MessageKind, ScanLimits};

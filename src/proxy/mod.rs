@@ -730,20 +730,39 @@ fn decode_basic(b64: &str) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::decode_basic;
-
-    #[test]
-    fn basic_credentials_decode() {
-        assert_eq!(
-            decode_basic("YWxwaGE6YWxwaGEtcGFzcw=="),
-            Some(("alpha".into(), "alpha-pass".into()))
-        );
-        assert_eq!(decode_basic("dTpwOnE="), Some(("u".into(), "p:q".into())));
-        assert_eq!(decode_basic("***"), None);
-        assert_eq!(decode_basic("bm9jb2xvbg=="), None);
+/// Maps an address a response advertises to the gateway's public one: an upstream's service
+/// address becomes the public path of the route that serves it; an address already at the
+/// gateway stays; anything else maps nowhere (`None`: the record is dropped).
+pub(crate) fn map_address(
+    config: &GatewayConfig,
+    addr: &str,
+    http_base: Option<&str>,
+    https_base: Option<&str>,
+) -> Option<String> {
+    let (scheme, rest) = addr.split_once("://")?;
+    let https = scheme.eq_ignore_ascii_case("https");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let authority = authority.to_ascii_lowercase();
+    // Already the gateway's (with either scheme: OpenTAXII advertises https twins of its domain).
+    for base in [http_base, https_base].into_iter().flatten() {
+        let base_authority = base
+            .split_once("://")
+            .map_or(base, |(_, a)| a)
+            .to_ascii_lowercase();
+        if authority == base_authority && config.routes.iter().any(|r| r.path == path) {
+            return Some(addr.to_string());
+        }
     }
+    let route = config.routes.iter().find(|r| {
+        let up = &config.upstreams[r.upstream];
+        authority == up.authority().to_ascii_lowercase()
+            && path == format!("{}{}", up.base_path, r.upstream_path)
+    })?;
+    let base = if https { https_base? } else { http_base? };
+    Some(format!("{base}{}", route.path))
 }
 
 /// The gateway's public base URLs per scheme: `server.public_url` when set, else the first
@@ -790,37 +809,19 @@ fn public_bases(config: &GatewayConfig, host: Option<&str>) -> (Option<String>, 
     (http, https)
 }
 
-/// Maps an address a response advertises to the gateway's public one: an upstream's service
-/// address becomes the public path of the route that serves it; an address already at the
-/// gateway stays; anything else maps nowhere (`None`: the record is dropped).
-pub(crate) fn map_address(
-    config: &GatewayConfig,
-    addr: &str,
-    http_base: Option<&str>,
-    https_base: Option<&str>,
-) -> Option<String> {
-    let (scheme, rest) = addr.split_once("://")?;
-    let https = scheme.eq_ignore_ascii_case("https");
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let authority = authority.to_ascii_lowercase();
-    // Already the gateway's (with either scheme: OpenTAXII advertises https twins of its domain).
-    for base in [http_base, https_base].into_iter().flatten() {
-        let base_authority = base
-            .split_once("://")
-            .map_or(base, |(_, a)| a)
-            .to_ascii_lowercase();
-        if authority == base_authority && config.routes.iter().any(|r| r.path == path) {
-            return Some(addr.to_string());
-        }
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::decode_basic;
+
+    #[test]
+    fn basic_credentials_decode() {
+        assert_eq!(
+            decode_basic("YWxwaGE6YWxwaGEtcGFzcw=="),
+            Some(("alpha".into(), "alpha-pass".into()))
+        );
+        assert_eq!(decode_basic("dTpwOnE="), Some(("u".into(), "p:q".into())));
+        assert_eq!(decode_basic("***"), None);
+        assert_eq!(decode_basic("bm9jb2xvbg=="), None);
     }
-    let route = config.routes.iter().find(|r| {
-        let up = &config.upstreams[r.upstream];
-        authority == up.authority().to_ascii_lowercase()
-            && path == format!("{}{}", up.base_path, r.upstream_path)
-    })?;
-    let base = if https { https_base? } else { http_base? };
-    Some(format!("{base}{}", route.path))
 }

@@ -381,6 +381,7 @@ fn percent_decode(s: &str) -> Result<String, Reject> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -157,6 +157,7 @@ pub(crate) fn parse_services_id(value: &str) -> Option<Dialect> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -44,6 +44,7 @@ impl Default for ScanLimits {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

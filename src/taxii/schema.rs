@@ -1145,6 +1145,7 @@ pub(crate) fn spec_of(dialect: Dialect, kind: MessageKind) -> Option<&'static Me
 pub(crate) const MAX_CHILD_SLOTS: usize = 12;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -213,6 +213,7 @@ pub fn format_rfc3339(unix_seconds: u64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

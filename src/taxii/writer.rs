@@ -398,6 +398,7 @@ fn escape_into(out: &mut String, s: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::super::{scan_body, ScanLimits};
     use super::*;

@@ -82,10 +82,21 @@ fn add_listeners<A>(
                 .map_err(|e| format!("listener {addr}: {e}"))?;
                 let mut settings = settings;
                 if let Some(ca) = &tls.client_ca_file {
-                    settings.set_client_cert_verifier(client_verifier(
+                    // With client certificates: the same settings, plus a callback that reads the
+                    // verified certificate's subject for authentication by subject DN.
+                    let mut with_subject = TlsSettings::with_callbacks(Box::new(ClientSubject))
+                        .map_err(|e| format!("listener {addr}: {e}"))?;
+                    with_subject
+                        .set_certificate_chain_file(&tls.certificate_file.display().to_string())
+                        .map_err(|e| format!("listener {addr}: {e}"))?;
+                    with_subject
+                        .set_private_key_file(&tls.key_file.display().to_string())
+                        .map_err(|e| format!("listener {addr}: {e}"))?;
+                    with_subject.set_client_cert_verifier(client_verifier(
                         ca,
                         tls.client_certificate_required,
                     )?);
+                    settings = with_subject;
                 }
                 service.add_tls_with_settings(&addr, None, settings);
             }
@@ -157,4 +168,58 @@ fn client_verifier(
     builder
         .build()
         .map_err(|e| format!("{}: {e}", ca_file.display()))
+}
+
+/// The subject DN of a partner's client certificate, in RFC 4514 order (most specific RDN
+/// first: `CN=alpha,O=Alpha`), stored with the connection for authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSubject(pub String);
+
+/// Reads the verified client certificate's subject once per connection.
+struct ClientSubject;
+
+#[async_trait::async_trait]
+impl pingora::listeners::TlsAccept for ClientSubject {
+    async fn handshake_complete_callback(
+        &self,
+        tls: &pingora::protocols::tls::TlsRef,
+    ) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        let der = tls.peer_certificate_der()?;
+        use x509_parser::prelude::FromDer;
+        let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+        Some(Arc::new(PeerSubject(rfc4514(cert.subject()))))
+    }
+}
+
+/// RFC 4514 string of a name: RDNs last to first, `+` between the values of one RDN.
+pub(crate) fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let registry = x509_parser::objects::oid_registry();
+    let rdns: Vec<String> = name
+        .iter_rdn()
+        .map(|rdn| {
+            rdn.iter()
+                .map(|atv| {
+                    let key = x509_parser::objects::oid2abbrev(atv.attr_type(), registry)
+                        .map(str::to_string)
+                        .unwrap_or_else(|_| atv.attr_type().to_id_string());
+                    let value = atv.as_str().unwrap_or("");
+                    format!("{key}={}", escape_dn_value(value))
+                })
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect();
+    rdns.into_iter().rev().collect::<Vec<_>>().join(",")
+}
+
+fn escape_dn_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for (i, c) in v.chars().enumerate() {
+        let edge = (i == 0 && (c == ' ' || c == '#')) || (i + 1 == v.chars().count() && c == ' ');
+        if edge || matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

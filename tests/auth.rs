@@ -79,6 +79,13 @@ certificate = {{ sha256 = "{gamma}" }}
 feeds = ["*"]
 actions = ["discover", "feed_info", "poll"]
 
+[[partner]]
+id = "delta"
+certificate = {{ subject = "CN=alpha,O=Alpha TEST ONLY" }}
+[[partner.grant]]
+feeds = ["phishing"]
+actions = ["poll"]
+
 [anonymous]
 [[anonymous.grant]]
 actions = ["discover"]
@@ -326,8 +333,8 @@ fn every_credential_kind_right_wrong_and_missing() {
         true,
     );
     assert!(st == 200 && body.contains("Poll_Response"), "{st} {body}");
-    // A certificate the CA issued but no partner holds.
-    let other = [
+    // By subject DN: partner-alpha.crt's subject is delta's, allowed `phishing` only.
+    let by_subject = [
         "--cacert",
         "config/tls/ca.crt",
         "--cert",
@@ -335,10 +342,85 @@ fn every_credential_kind_right_wrong_and_missing() {
         "--key",
         "config/tls/partner-alpha.key",
     ];
+    let (st, _, body) = post11(
+        &format!("{https}/services/poll"),
+        &poll("phishing"),
+        &by_subject,
+        true,
+    );
+    assert!(st == 200 && body.contains("Poll_Response"), "{st} {body}");
+    let (st, _, body) = post11(
+        &format!("{https}/services/poll"),
+        &poll("indicators"),
+        &by_subject,
+        true,
+    );
+    assert_eq!(
+        (st, status_type(&body)),
+        (200, Some("UNAUTHORIZED")),
+        "{body}"
+    );
+    // A certificate the CA issued but no partner holds: 401.
+    let dir = std::env::temp_dir().join(format!(
+        "tg-auth-stranger-{}-{}",
+        std::process::id(),
+        s.https
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, csr, crt) = (dir.join("s.key"), dir.join("s.csr"), dir.join("s.crt"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=stranger",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is needed for this test");
+    assert!(ok.success());
+    let ext = dir.join("ext");
+    std::fs::write(&ext, "extendedKeyUsage=clientAuth\n").unwrap();
+    let ok = Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(&csr)
+        .arg("-CA")
+        .arg(root.join("config/tls/ca.crt"))
+        .arg("-CAkey")
+        .arg(root.join("config/tls/ca.key"))
+        .arg("-CAserial")
+        .arg(dir.join("ca.srl"))
+        .arg("-extfile")
+        .arg(&ext)
+        .arg("-out")
+        .arg(&crt)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let stranger = [
+        "--cacert".to_string(),
+        "config/tls/ca.crt".to_string(),
+        "--cert".to_string(),
+        crt.display().to_string(),
+        "--key".to_string(),
+        key.display().to_string(),
+    ];
+    let refs: Vec<&str> = stranger.iter().map(String::as_str).collect();
     let (st, _, _) = post11(
         &format!("{https}/services/poll"),
         &poll("phishing"),
-        &other,
+        &refs,
         true,
     );
     assert_eq!(st, 401);

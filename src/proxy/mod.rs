@@ -684,9 +684,17 @@ fn authenticate(session: &Session, config: &GatewayConfig) -> std::result::Resul
             Some(partner.map(|p| p.id.clone()).ok_or(basic_applies)?)
         }
     };
+    let subject = session
+        .digest()
+        .and_then(|d| d.ssl_digest.as_ref())
+        .and_then(|d| d.extension.get::<crate::server::PeerSubject>())
+        .map(|s| s.0.clone())
+        .unwrap_or_default();
     let by_cert = match &cert {
         None => None,
-        Some(hex) => policy.partner_by_certificate(hex, "").map(|p| p.id.clone()),
+        Some(hex) => policy
+            .partner_by_certificate(hex, &subject)
+            .map(|p| p.id.clone()),
     };
     match (by_header, by_cert, &cert) {
         // Exactly one partner: a certificate and a header naming two partners is refused.

@@ -15,7 +15,16 @@
 //!    two outputs compared after normalisation (message ids, subscription and result ids,
 //!    timestamps, the request URL of cabby's log line); plus HTTPS through the gateway's TLS
 //!    listener (test CA `config/tls/ca.crt`) compared with the direct HTTP run; plus a final check
-//!    that what was pushed through the gateway was stored.
+//!    that what was pushed through the gateway was stored. This gateway runs without the
+//!    config's `policies` (inspection only): the matrix's clients send no credentials;
+//! 5. the partners (issue 4 item 8): the gateway restarted on the same ports with
+//!    `config/opentaxii.toml` as it is (partners of `policies/opentaxii.toml`), and per TAXII
+//!    version what alpha (Basic, cabby and libtaxii), beta (bearer token: no client CLI sends a
+//!    static one, so `tests/interop/partner_client.py`), gamma (client certificate over HTTPS,
+//!    cabby and libtaxii) and anonymous clients see and may do, checked on the gateway's answers
+//!    alone; every address of every discovery answer names the gateway; subscriptions of alpha
+//!    pushing outside `http://127.0.0.1:9999/` are refused and never reach OpenTAXII (its access
+//!    log).
 //!
 //! Reads run before writes, so that both runs of a case see the same collections. Every process
 //! started here is stopped by a guard, every wait is bounded, all traffic is on 127.0.0.1. On
@@ -95,13 +104,16 @@ fn gateway_answers_as_opentaxii_does() {
     );
     let t_upstream = t0.elapsed();
 
-    // The gateway, with config/opentaxii.toml on this run's ports.
+    // The gateway, with config/opentaxii.toml on this run's ports, without its partners
+    // (inspection only, what the gateway did before policies): the matrix's clients send no
+    // credentials.
     let config = gateway_config(
         &repo.join("config/opentaxii.toml"),
         &run.path,
         upstream_port,
         gw_port,
         gw_tls_port,
+        false,
     );
     let mut gateway = Gateway::start(&repo, &config, &run.path.join("gateway.log"));
     gateway.wait_ready(&[gw_port, gw_tls_port]);
@@ -112,11 +124,14 @@ fn gateway_answers_as_opentaxii_does() {
         kit,
         work: run.path.join("clients"),
         ca: repo.join("config/tls/ca.crt"),
+        tls_dir: repo.join("config/tls"),
+        upstream_log: upstream.run.join("gunicorn.log"),
         upstream_port,
         gw_port,
         gw_tls_port,
         seq: Cell::new(0),
         results: RefCell::new(Vec::new()),
+        partners_from: Cell::new(None),
     };
     fs::create_dir_all(&it.work).expect("client folder");
 
@@ -128,13 +143,35 @@ fn gateway_answers_as_opentaxii_does() {
     it.pushes();
     it.stored();
 
+    // Then config/opentaxii.toml as it is, with its partners, on the same ports (OpenTAXII
+    // advertises the gateway's HTTP listener; an address of another host:port would be dropped).
+    drop(gateway);
+    let config = gateway_config(
+        &repo.join("config/opentaxii.toml"),
+        &run.path,
+        upstream_port,
+        gw_port,
+        gw_tls_port,
+        true,
+    );
+    let mut gateway = Gateway::start(&repo, &config, &run.path.join("gateway-partners.log"));
+    gateway.wait_ready(&[gw_port, gw_tls_port]);
+    let t_partners = t0.elapsed();
+    it.partners_from.set(Some(it.results.borrow().len()));
+    it.partners("1.1");
+    it.partners("1.0");
+    it.refused_subscriptions();
+    let t_partners = t0.elapsed() - t_partners;
+
     drop(gateway);
     drop(upstream);
     let report = it.report();
     eprintln!(
-        "{report}\ninterop: OpenTAXII ready after {:.1?}, gateway after {:.1?}, total {:.1?}",
+        "{report}\ninterop: OpenTAXII ready after {:.1?}, gateway after {:.1?}, partner cases \
+         {:.1?}, total {:.1?}",
         t_upstream,
         t_ready,
+        t_partners,
         t0.elapsed()
     );
     let failed = it.results.borrow().iter().filter(|r| !r.ok()).count();
@@ -210,11 +247,17 @@ struct Interop {
     kit: PathBuf,
     work: PathBuf,
     ca: PathBuf,
+    /// config/tls: gamma's client certificate and key.
+    tls_dir: PathBuf,
+    /// OpenTAXII's gunicorn log (its access log): what reached the upstream.
+    upstream_log: PathBuf,
     upstream_port: u16,
     gw_port: u16,
     gw_tls_port: u16,
     seq: Cell<u32>,
     results: RefCell<Vec<CaseResult>>,
+    /// Where the partner cases (checks, not comparisons) begin in `results`.
+    partners_from: Cell<Option<usize>>,
 }
 
 impl Interop {
@@ -628,6 +671,445 @@ impl Interop {
         );
     }
 
+    // ----- partners: config/opentaxii.toml as it is (policies/opentaxii.toml)
+
+    /// What each partner sees and may do, one version: alpha (Basic), beta (bearer token),
+    /// gamma (client certificate, HTTPS), anonymous. Checked on the gateway's answers alone.
+    fn partners(&self, v: &str) {
+        let (disc, info, poll) = if v == "1.0" {
+            (
+                "discovery_client_10",
+                "feed_information_client_10",
+                "poll_client_10",
+            )
+        } else {
+            (
+                "discovery_client",
+                "collection_information_client",
+                "poll_client",
+            )
+        };
+        let cm = "/services/collection-management";
+        let alpha_cabby = ["--username", "alpha", "--password", "alpha-pass"];
+        let alpha_libtaxii = ["--username", "alpha", "--pass", "alpha-pass"];
+        let gamma_crt = self.tls_dir.join("gamma.crt").to_string_lossy().to_string();
+        let gamma_key = self.tls_dir.join("gamma.key").to_string_lossy().to_string();
+        let gamma = ["--cert", gamma_crt.as_str(), "--key", gamma_key.as_str()];
+        let with = |a: &[&str], b: &[&str]| -> Vec<String> {
+            a.iter().chain(b).map(|s| s.to_string()).collect()
+        };
+        fn strs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        let services_but_discovery = ["Service Type: POLL", "Service Type: INBOX", "_MANAGEMENT"];
+        let instances_but_discovery = [
+            "service_type=\"POLL\"",
+            "service_type=\"INBOX\"",
+            "_MANAGEMENT\"",
+        ];
+        let all_feeds = ["feed-a", "feed-b", "feed-c", "feed-unavailable"];
+
+        // Discovery: anonymous sees only the discovery service; every address is the gateway's.
+        let out = self.verify(
+            &format!("{v} anonymous cabby discovery: only discovery"),
+            self.cabby(
+                Via::Gateway,
+                "taxii-discovery",
+                v,
+                "/services/discovery",
+                &[],
+            ),
+            &["Service Type: DISCOVERY"],
+            &services_but_discovery,
+        );
+        self.addresses_at_gateway(&format!("{v} anonymous cabby discovery"), &out);
+        let out = self.verify(
+            &format!("{v} anonymous libtaxii {disc}: only discovery"),
+            self.libtaxii(Via::Gateway, disc, "/services/discovery", &[]),
+            &["Discovery_Response", "service_type=\"DISCOVERY\""],
+            &instances_but_discovery,
+        );
+        self.addresses_at_gateway(&format!("{v} anonymous libtaxii {disc}"), &out);
+        let out = self.verify(
+            &format!("{v} alpha cabby discovery"),
+            self.cabby(
+                Via::Gateway,
+                "taxii-discovery",
+                v,
+                "/services/discovery",
+                &alpha_cabby,
+            ),
+            &["Service Type: POLL", "Service Type: INBOX"],
+            &[],
+        );
+        self.addresses_at_gateway(&format!("{v} alpha cabby discovery"), &out);
+        let out = self.verify(
+            &format!("{v} alpha libtaxii {disc}"),
+            self.libtaxii(Via::Gateway, disc, "/services/discovery", &alpha_libtaxii),
+            &["service_type=\"POLL\"", "service_type=\"INBOX\""],
+            &[],
+        );
+        self.addresses_at_gateway(&format!("{v} alpha libtaxii {disc}"), &out);
+        let out = self.verify(
+            &format!("{v} beta discovery (bearer, partner_client.py): no inbox"),
+            self.partner_client(Via::Gateway, v, "/services/discovery", "discovery", &[]),
+            &["HTTP 200", "service_type=\"POLL\""],
+            &["service_type=\"INBOX\""],
+        );
+        self.addresses_at_gateway(&format!("{v} beta discovery"), &out);
+        let out = self.verify(
+            &format!("{v} gamma cabby discovery over HTTPS"),
+            self.cabby(
+                Via::GatewayTls,
+                "taxii-discovery",
+                v,
+                "/services/discovery",
+                &gamma,
+            ),
+            &["Service Type: POLL", "Service Type: INBOX"],
+            &[],
+        );
+        self.addresses_at_gateway(&format!("{v} gamma cabby discovery over HTTPS"), &out);
+        let out = self.verify(
+            &format!("{v} gamma libtaxii {disc} over HTTPS"),
+            self.libtaxii(Via::GatewayTls, disc, "/services/discovery", &gamma),
+            &["service_type=\"POLL\"", "service_type=\"INBOX\""],
+            &[],
+        );
+        self.addresses_at_gateway(&format!("{v} gamma libtaxii {disc} over HTTPS"), &out);
+
+        // Feed / collection information: each partner's feeds only.
+        let listing = if v == "1.0" { "feeds" } else { "collections" };
+        self.verify(
+            &format!("{v} alpha cabby {listing}: only feed-a"),
+            self.cabby(Via::Gateway, "taxii-collections", v, cm, &alpha_cabby),
+            &["feed-a"],
+            &["feed-b", "feed-c", "feed-unavailable"],
+        );
+        self.verify(
+            &format!("{v} alpha libtaxii {info}: only feed-a"),
+            self.libtaxii(Via::Gateway, info, cm, &alpha_libtaxii),
+            &["feed-a"],
+            &["feed-b", "feed-c", "feed-unavailable"],
+        );
+        self.verify(
+            &format!("{v} beta {listing} (bearer): feed-b and feed-c"),
+            self.partner_client(Via::Gateway, v, cm, "info", &[]),
+            &["HTTP 200", "feed-b", "feed-c"],
+            &["feed-a", "feed-unavailable"],
+        );
+        self.verify(
+            &format!("{v} gamma cabby {listing} over HTTPS: all four"),
+            self.cabby(Via::GatewayTls, "taxii-collections", v, cm, &gamma),
+            &all_feeds,
+            &[],
+        );
+        self.verify(
+            &format!("{v} gamma libtaxii {info} over HTTPS: all four"),
+            self.libtaxii(Via::GatewayTls, info, cm, &gamma),
+            &all_feeds,
+            &[],
+        );
+        self.verify(
+            &format!("{v} anonymous cabby {listing}: refused"),
+            self.cabby(Via::Gateway, "taxii-collections", v, cm, &[]),
+            &["UNAUTHORIZED"],
+            &["feed-a"],
+        );
+
+        // Polls.
+        self.verify(
+            &format!("{v} alpha cabby poll feed-a"),
+            self.cabby(
+                Via::Gateway,
+                "taxii-poll",
+                v,
+                "/services/poll",
+                &strs(&with(&alpha_cabby, &["-c", "feed-a"])),
+            ),
+            &["C2 domain watchlist", "5 blocks polled"],
+            &["UNAUTHORIZED"],
+        );
+        self.verify(
+            &format!("{v} alpha libtaxii {poll} feed-a"),
+            self.libtaxii_poll(
+                Via::Gateway,
+                poll,
+                &strs(&with(
+                    &alpha_libtaxii,
+                    &[if v == "1.0" { "--feed" } else { "--collection" }, "feed-a"],
+                )),
+            ),
+            &["Poll_Response", "C2 domain watchlist"],
+            &["UNAUTHORIZED"],
+        );
+        for feed in ["feed-b", "feed-c"] {
+            self.verify(
+                &format!("{v} alpha cabby poll {feed}: refused"),
+                self.cabby(
+                    Via::Gateway,
+                    "taxii-poll",
+                    v,
+                    "/services/poll",
+                    &strs(&with(&alpha_cabby, &["-c", feed])),
+                ),
+                &["UNAUTHORIZED"],
+                &["blocks polled", "Content_Block", "watchlist", "phishing"],
+            );
+            self.verify(
+                &format!("{v} alpha libtaxii {poll} {feed}: refused"),
+                self.libtaxii_poll(
+                    Via::Gateway,
+                    poll,
+                    &strs(&with(
+                        &alpha_libtaxii,
+                        &[if v == "1.0" { "--feed" } else { "--collection" }, feed],
+                    )),
+                ),
+                &["status_type=\"UNAUTHORIZED\""],
+                &["Poll_Response", "Content_Block", "watchlist", "phishing"],
+            );
+        }
+        // feed-b is a data set, which TAXII 1.0 cannot poll (OpenTAXII even fails with a 500 on
+        // it): in 1.0 beta polls its other feed, feed-c.
+        let (beta_feed, beta_shows) = if v == "1.0" {
+            ("feed-c", "phishing URL")
+        } else {
+            ("feed-b", "C2 domain watchlist")
+        };
+        self.verify(
+            &format!("{v} beta poll {beta_feed} (bearer)"),
+            self.partner_client(
+                Via::Gateway,
+                v,
+                "/services/poll",
+                "poll",
+                &["--collection", beta_feed],
+            ),
+            &["HTTP 200", "Poll_Response", beta_shows],
+            &["UNAUTHORIZED"],
+        );
+        self.verify(
+            &format!("{v} beta poll feed-a (bearer): refused"),
+            self.partner_client(
+                Via::Gateway,
+                v,
+                "/services/poll",
+                "poll",
+                &["--collection", "feed-a"],
+            ),
+            &["status_type=\"UNAUTHORIZED\""],
+            &["Poll_Response", "watchlist"],
+        );
+        self.verify(
+            &format!("{v} gamma cabby poll feed-c over HTTPS"),
+            self.cabby(
+                Via::GatewayTls,
+                "taxii-poll",
+                v,
+                "/services/poll",
+                &strs(&with(&gamma, &["-c", "feed-c"])),
+            ),
+            &[
+                "phishing URL",
+                if v == "1.0" {
+                    "10 blocks polled"
+                } else {
+                    "16 blocks polled"
+                },
+            ],
+            &["UNAUTHORIZED"],
+        );
+    }
+
+    /// Alpha may subscribe only with push addresses under http://127.0.0.1:9999/: any other is
+    /// refused by the gateway, and OpenTAXII never sees the request (its access log).
+    fn refused_subscriptions(&self) {
+        let cm = "/services/collection-management";
+        for v in ["1.1", "1.0"] {
+            for address in [
+                "http://127.0.0.1:9998/inbox",
+                "http://127.0.0.1:99990/inbox",
+                "https://soc.example/inbox",
+            ] {
+                let before = self.upstream_hits(cm);
+                self.verify(
+                    &format!("{v} alpha subscribe feed-a pushing to {address}: refused"),
+                    self.partner_client(
+                        Via::Gateway,
+                        v,
+                        cm,
+                        "subscribe",
+                        &["--collection", "feed-a", "--address", address],
+                    ),
+                    &["status_type=\"UNAUTHORIZED\""],
+                    &["Subscription_Management_Response"],
+                );
+                let after = self.upstream_hits(cm);
+                self.results.borrow_mut().push(CaseResult {
+                    name: format!("{v} ... and OpenTAXII never saw it"),
+                    same: true,
+                    problems: if after == before {
+                        Vec::new()
+                    } else {
+                        vec![format!(
+                            "OpenTAXII logged {} more request(s) to {cm}",
+                            after - before
+                        )]
+                    },
+                    detail: String::new(),
+                });
+            }
+            // The allowed prefix gets through (so the refusals above are the address's doing).
+            let before = self.upstream_hits(cm);
+            self.verify(
+                &format!("{v} alpha subscribe feed-a pushing to http://127.0.0.1:9999/inbox"),
+                self.partner_client(
+                    Via::Gateway,
+                    v,
+                    cm,
+                    "subscribe",
+                    &[
+                        "--collection",
+                        "feed-a",
+                        "--address",
+                        "http://127.0.0.1:9999/inbox",
+                    ],
+                ),
+                &["HTTP 200", "Subscription_Management_Response"],
+                &["UNAUTHORIZED"],
+            );
+            let after = self.upstream_hits(cm);
+            self.results.borrow_mut().push(CaseResult {
+                name: format!("{v} ... and OpenTAXII saw it"),
+                same: true,
+                problems: if after == before + 1 {
+                    Vec::new()
+                } else {
+                    vec![format!(
+                        "OpenTAXII logged {} request(s) to {cm}, expected 1",
+                        after - before
+                    )]
+                },
+                detail: String::new(),
+            });
+        }
+    }
+
+    /// Requests to `path` in OpenTAXII's access log so far.
+    fn upstream_hits(&self, path: &str) -> usize {
+        // gunicorn writes its access log line after the answer; a moment for it to land.
+        std::thread::sleep(Duration::from_millis(200));
+        let log = fs::read_to_string(&self.upstream_log).unwrap_or_default();
+        let needle = format!("\"POST {path} ");
+        log.lines().filter(|l| l.contains(&needle)).count()
+    }
+
+    /// tests/interop/partner_client.py: beta's bearer token (no client CLI sends a static one;
+    /// any other credentials in `extra`), and subscriptions with push addresses.
+    fn partner_client(&self, via: Via, v: &str, path: &str, action: &str, extra: &[&str]) -> Call {
+        let (scheme, port) = self.endpoint(via);
+        let mut args: Vec<String> = vec![
+            "--taxii".into(),
+            v.into(),
+            "-u".into(),
+            format!("{scheme}://127.0.0.1:{port}{path}"),
+            action.into(),
+        ];
+        if action == "subscribe" {
+            args.extend(["--basic".into(), "alpha:alpha-pass".into()]);
+        } else {
+            args.extend(["--bearer".into(), "beta-token".into()]);
+        }
+        if scheme == "https" {
+            args.push("--ca".into());
+            args.push(self.ca.to_string_lossy().into());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        self.python(via, "partner_client.py", args)
+    }
+
+    /// Runs one partner case: its output must hold every `contains` and none of `lacks`.
+    fn verify(&self, name: &str, call: Call, contains: &[&str], lacks: &[&str]) -> Output {
+        let out = self.run(&call);
+        let mut problems = Vec::new();
+        for needle in contains {
+            if !out.normal.contains(needle) {
+                problems.push(format!("output lacks {needle:?}"));
+            }
+        }
+        for needle in lacks {
+            if out.normal.contains(needle) {
+                problems.push(format!("output has {needle:?}"));
+            }
+        }
+        if !problems.is_empty() {
+            let tail: String = out.raw.chars().take(3000).collect();
+            problems.push(format!("output:\n{tail}"));
+        }
+        self.results.borrow_mut().push(CaseResult {
+            name: name.to_string(),
+            same: true,
+            problems,
+            detail: String::new(),
+        });
+        out
+    }
+
+    /// Every address of a discovery answer (cabby's `Address: `, libtaxii's `<…Address>`) names
+    /// one of the gateway's listeners. (OpenTAXII advertises an `https://` twin of its discovery
+    /// and collection management services on its one domain, the gateway's HTTP listener; the
+    /// gateway keeps those as they are, so the scheme is not checked here.)
+    fn addresses_at_gateway(&self, case: &str, out: &Output) {
+        let ok = [
+            format!("://127.0.0.1:{}/", self.gw_port),
+            format!("://127.0.0.1:{}/", self.gw_tls_port),
+        ];
+        let mut found = Vec::new();
+        for line in out.raw.lines().filter(|l| !l.contains("Sending ")) {
+            for key in ["Address: ", "Address>"] {
+                let mut rest = line;
+                while let Some(i) = rest.find(key) {
+                    // not a closing tag
+                    let closing = rest[..i]
+                        .rfind('<')
+                        .is_some_and(|j| rest[j..].starts_with("</"));
+                    rest = &rest[i + key.len()..];
+                    if closing {
+                        continue;
+                    }
+                    let end = rest
+                        .find(|c: char| c == '<' || c.is_whitespace())
+                        .unwrap_or(rest.len());
+                    if end > 0 {
+                        found.push(rest[..end].to_string());
+                    }
+                }
+            }
+        }
+        let mut problems = Vec::new();
+        if found.is_empty() {
+            problems.push("no address found".to_string());
+        }
+        for a in &found {
+            let at = a.split_once("://").map_or("", |(scheme, _)| scheme);
+            if !matches!(at, "http" | "https")
+                || !ok.iter().any(|p| a[at.len()..].starts_with(p.as_str()))
+            {
+                problems.push(format!(
+                    "{a} is not at the gateway ({} or {})",
+                    ok[0], ok[1]
+                ));
+            }
+        }
+        self.results.borrow_mut().push(CaseResult {
+            name: format!("{case}: {} address(es), all the gateway's", found.len()),
+            same: true,
+            problems,
+            detail: String::new(),
+        });
+    }
+
     // ----- the clients
 
     fn endpoint(&self, via: Via) -> (&'static str, u16) {
@@ -893,8 +1375,13 @@ impl Interop {
 
     fn report(&self) -> String {
         let mut s = String::from("interop matrix (direct vs gateway):\n");
-        for r in self.results.borrow().iter() {
+        for (i, r) in self.results.borrow().iter().enumerate() {
+            let partners = self.partners_from.get().is_some_and(|from| i >= from);
+            if self.partners_from.get() == Some(i) {
+                s.push_str("partners (config/opentaxii.toml as it is; the gateway's answers):\n");
+            }
             let verdict = match (r.same, r.problems.is_empty()) {
+                (true, true) if partners => "ok",
                 (true, true) => "same",
                 (false, _) => "DIFFERENT",
                 (true, false) => "FAILED CHECK",
@@ -1162,9 +1649,25 @@ fn free_ports() -> [u16; 3] {
 
 /// config/opentaxii.toml with this run's listeners, upstream URL and pid file; checked to have
 /// exactly the listeners and upstream the test expects.
-fn gateway_config(src: &Path, run: &Path, upstream: u16, http: u16, https: u16) -> PathBuf {
+/// Without `policies`, its `policies` key is removed: inspection only, every request allowed.
+fn gateway_config(
+    src: &Path,
+    run: &Path,
+    upstream: u16,
+    http: u16,
+    https: u16,
+    policies: bool,
+) -> PathBuf {
     let text = fs::read_to_string(src).expect("config/opentaxii.toml");
     let mut t: toml::Table = text.parse().expect("config/opentaxii.toml is TOML");
+    if policies {
+        assert!(
+            t.contains_key("policies"),
+            "config/opentaxii.toml names no policies"
+        );
+    } else {
+        t.remove("policies");
+    }
     let server = t
         .entry("server")
         .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -1214,8 +1717,12 @@ fn gateway_config(src: &Path, run: &Path, upstream: u16, http: u16, https: u16) 
         }
     }
     assert!(found, "config/opentaxii.toml: no upstream named opentaxii");
-    let path = run.join("gateway.toml");
-    fs::write(&path, t.to_string()).expect("write gateway.toml");
+    let path = run.join(if policies {
+        "gateway-partners.toml"
+    } else {
+        "gateway.toml"
+    });
+    fs::write(&path, t.to_string()).expect("write the gateway's config");
     path
 }
 

@@ -754,14 +754,22 @@ pub(crate) fn map_address(
         None => (rest, "/"),
     };
     let authority = authority.to_ascii_lowercase();
-    // Already the gateway's (with either scheme: OpenTAXII advertises https twins of its domain).
-    for base in [http_base, https_base].into_iter().flatten() {
+    // Already the gateway's: kept when the scheme is the listener's. OpenTAXII advertises
+    // `https://` twins of its domain; at the gateway's plain port they would have clients start
+    // TLS on a plain listener, so they go to the TLS listener (or are dropped without one).
+    let bases = [(false, http_base), (true, https_base)];
+    for (base_tls, base) in bases {
+        let Some(base) = base else { continue };
         let base_authority = base
             .split_once("://")
             .map_or(base, |(_, a)| a)
             .to_ascii_lowercase();
         if authority == base_authority && config.routes.iter().any(|r| r.path == path) {
-            return Some(addr.to_string());
+            if base_tls == https {
+                return Some(addr.to_string());
+            }
+            let other = if https { https_base? } else { http_base? };
+            return Some(format!("{other}{path}"));
         }
     }
     let route = config.routes.iter().find(|r| {
@@ -820,7 +828,57 @@ fn public_bases(config: &GatewayConfig, host: Option<&str>) -> (Option<String>, 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use super::decode_basic;
+    use super::{decode_basic, map_address};
+    use crate::config::GatewayConfig;
+
+    #[test]
+    fn addresses_map_to_the_listener_of_their_scheme() {
+        let text = r#"
+[[listener]]
+address = "127.0.0.1:8080"
+[[listener]]
+address = "127.0.0.1:8443"
+tls = { certificate_file = "config/tls/server.crt", key_file = "config/tls/server.key" }
+[[upstream]]
+name = "up"
+url = "http://10.0.0.5:9000/base"
+[[route]]
+path = "/services/poll"
+upstream = "up"
+upstream_path = "/poll"
+"#;
+        let c = GatewayConfig::parse(std::path::Path::new("t.toml"), text).unwrap();
+        let (http, https) = (Some("http://gw:8080"), Some("https://gw:8443"));
+        let map = |a: &str| map_address(&c, a, http, https);
+        assert_eq!(
+            map("http://10.0.0.5:9000/base/poll").as_deref(),
+            Some("http://gw:8080/services/poll")
+        );
+        assert_eq!(
+            map("https://10.0.0.5:9000/base/poll").as_deref(),
+            Some("https://gw:8443/services/poll")
+        );
+        assert_eq!(
+            map("http://gw:8080/services/poll").as_deref(),
+            Some("http://gw:8080/services/poll")
+        );
+        // An https twin at the plain port goes to the TLS listener.
+        assert_eq!(
+            map("https://gw:8080/services/poll").as_deref(),
+            Some("https://gw:8443/services/poll")
+        );
+        assert_eq!(
+            map("http://gw:8443/services/poll").as_deref(),
+            Some("http://gw:8080/services/poll")
+        );
+        assert_eq!(map("http://gw:8080/services/other"), None);
+        assert_eq!(map("http://elsewhere:9000/base/poll"), None);
+        assert_eq!(map("http://10.0.0.5:9000/base/inbox"), None);
+        assert_eq!(
+            map_address(&c, "https://10.0.0.5:9000/base/poll", http, None),
+            None
+        );
+    }
 
     #[test]
     fn basic_credentials_decode() {

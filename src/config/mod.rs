@@ -638,6 +638,15 @@ impl GatewayConfig {
                 dialects.join(", ")
             ));
         }
+        match &self.policy {
+            Some(p) => {
+                s.push_str("  policy:\n");
+                for line in p.summary().lines() {
+                    s.push_str(&format!("    {line}\n"));
+                }
+            }
+            None => s.push_str("  policy: none (inspection only: every request is allowed)\n"),
+        }
         s
     }
 }

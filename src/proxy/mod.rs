@@ -274,16 +274,7 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         let route = current_route(ctx)?;
         let up = &ctx.config.upstreams[route.upstream];
-        let mut target = format!("{}{}", up.base_path, route.upstream_path);
-        if let Some(q) = session.req_header().uri.query() {
-            target.push('?');
-            target.push_str(q);
-        }
-        let uri = target
-            .parse()
-            .map_err(|e| Error::because(ErrorType::InternalError, "upstream path", e))?;
-        upstream_request.set_uri(uri);
-        upstream_request.insert_header("Host", up.authority())?;
+        point_at_upstream(session, upstream_request, up, route)?;
         upstream_request.insert_header("X-Request-Id", &ctx.request_id)?;
         // The partner's own credentials stay here; the upstream learns who it is from the
         // identity header (Draft 1 Services §6.3: credentials are passed on to the handler).
@@ -480,6 +471,26 @@ impl ProxyHttp for Gateway {
             can_reuse_downstream: false,
         }
     }
+}
+
+/// Points the upstream request at the route's upstream path (the client's query kept) and host.
+pub(crate) fn point_at_upstream(
+    session: &Session,
+    upstream_request: &mut RequestHeader,
+    up: &crate::config::Upstream,
+    route: &Route,
+) -> Result<()> {
+    let mut target = format!("{}{}", up.base_path, route.upstream_path);
+    if let Some(q) = session.req_header().uri.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    let uri = target
+        .parse()
+        .map_err(|e| Error::because(ErrorType::InternalError, "upstream path", e))?;
+    upstream_request.set_uri(uri);
+    upstream_request.insert_header("Host", up.authority())?;
+    Ok(())
 }
 
 fn current_route(ctx: &Exchange) -> Result<&Route> {

@@ -11,6 +11,7 @@ use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 
+use super::point_at_upstream;
 use crate::config::{GatewayConfig, Scheme};
 
 pub struct Passthrough {
@@ -68,16 +69,7 @@ impl ProxyHttp for Passthrough {
             return Ok(());
         };
         let up = &self.config.upstreams[route.upstream];
-        let mut target = format!("{}{}", up.base_path, route.upstream_path);
-        if let Some(q) = session.req_header().uri.query() {
-            target.push('?');
-            target.push_str(q);
-        }
-        let uri = target
-            .parse()
-            .map_err(|e| Error::because(ErrorType::InternalError, "upstream path", e))?;
-        upstream_request.set_uri(uri);
-        upstream_request.insert_header("Host", up.authority())?;
+        point_at_upstream(session, upstream_request, up, route)?;
         Ok(())
     }
 }

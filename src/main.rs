@@ -87,6 +87,25 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Audit log tools (`audit verify`).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of audit log files and name the first broken line.
+    ///
+    /// The files are one chain in the order given (oldest first, across rotation): the
+    /// first line of each file must carry the hash of the last line of the file before it.
+    /// Prints `ok: ...` and exits 0, or `broken: FILE:LINE: why` and exits 1.
+    Verify {
+        /// The audit files, oldest first.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -175,6 +194,9 @@ fn main() -> ExitCode {
             transport.as_deref(),
         ),
         Command::HashSecret { token } => hash_secret_command(token),
+        Command::Audit {
+            command: AuditCommand::Verify { files },
+        } => audit_verify(&files),
         Command::Policy {
             command:
                 PolicyCommand::Explain {
@@ -254,6 +276,40 @@ fn inspect(
                 serde_json::json!({ "error": reject.kind.as_str(), "detail": detail })
             );
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `audit verify FILE...`: exit 0 when the chain is intact, 1 when broken or unreadable.
+fn audit_verify(paths: &[PathBuf]) -> ExitCode {
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        match std::fs::read(path) {
+            Ok(bytes) => files.push((path.display().to_string(), bytes)),
+            Err(e) => {
+                eprintln!("taxii-gateway audit verify: {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+        }
+    }
+    match taxii_gateway::audit::verify(&files) {
+        Ok(report) => {
+            println!(
+                "ok: {} records in {} files, chain intact (last hash {})",
+                report.records,
+                report.files,
+                report.last_hash.as_deref().unwrap_or("none")
+            );
+            match report.anchor.as_deref() {
+                Some(taxii_gateway::audit::GENESIS) => println!("anchor: genesis"),
+                Some(a) => println!("anchor: {a} (the last line of an earlier file)"),
+                None => {}
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("broken: {e}");
+            ExitCode::from(1)
         }
     }
 }

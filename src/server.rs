@@ -34,7 +34,18 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Server, String> {
     match mode {
         Mode::Gateway => {
             let shared = Arc::new(ArcSwap::from_pointee(config));
-            let gateway = Gateway::new(shared)?;
+            let audit = match &shared.load().audit {
+                None => None,
+                Some(a) => Some(
+                    crate::audit::writer::AuditLog::open(
+                        &a.file,
+                        a.queue_records,
+                        a.when_full == crate::config::WhenFull::Block,
+                    )
+                    .map_err(|e| format!("audit file {}: {e}", a.file.display()))?,
+                ),
+            };
+            let gateway = Gateway::new(shared, audit)?;
             let mut service = pingora::proxy::http_proxy_service_with_name(
                 &server.configuration,
                 gateway,

@@ -9,6 +9,9 @@
 //! Writing (the queue, the file, rotation on SIGUSR1) lives elsewhere; this module only
 //! seals records into lines and checks lines.
 
+#[cfg(feature = "gateway")]
+pub mod writer;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -64,6 +64,32 @@ struct RawConfig {
     /// anonymous partner allowed everything (inspection only).
     #[serde(default)]
     policies: Vec<Spanned<PathBuf>>,
+    audit: Option<RawAudit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    file: PathBuf,
+    #[serde(default = "default_queue_records")]
+    queue_records: usize,
+    #[serde(default)]
+    when_full: WhenFull,
+}
+
+fn default_queue_records() -> usize {
+    10_000
+}
+
+/// What a full audit queue does to the exchange that wants to record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFull {
+    /// The exchange waits: no record is ever lost.
+    #[default]
+    Block,
+    /// The record is dropped and the drop counted.
+    Drop,
 }
 
 #[derive(Deserialize)]
@@ -228,6 +254,8 @@ pub struct GatewayConfig {
     pub routes: Vec<Route>,
     pub xml_limits: ScanLimits,
     pub responses: Responses,
+    /// The audit log, if any.
+    pub audit: Option<Audit>,
     /// Partners and grants; `None`: no policy files, every request is allowed (inspection only).
     pub policy: Option<std::sync::Arc<crate::policy::Policy>>,
 }
@@ -315,6 +343,16 @@ pub struct Route {
     pub max_body_bytes: usize,
     /// The feed a push without a destination (Draft 1, 1.0) lands in upstream, for policy.
     pub inbox_feed: Option<String>,
+}
+
+/// The audit log's settings.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    /// The JSON-lines file (relative to the working directory).
+    pub file: PathBuf,
+    /// Records waiting for the writer. Default 10,000.
+    pub queue_records: usize,
+    pub when_full: WhenFull,
 }
 
 #[derive(Debug, Clone)]
@@ -593,6 +631,11 @@ impl GatewayConfig {
             xml_limits: raw.xml_limits,
             responses,
             policy,
+            audit: raw.audit.map(|a| Audit {
+                file: a.file,
+                queue_records: a.queue_records,
+                when_full: a.when_full,
+            }),
         })
     }
 

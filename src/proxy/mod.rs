@@ -47,14 +47,19 @@ pub struct Gateway {
     config: Arc<ArcSwap<GatewayConfig>>,
     /// Upstream CA sets, loaded once per configuration.
     upstream_cas: ArcSwap<HashMap<String, Arc<[WrappedX509]>>>,
+    audit: Option<Arc<crate::audit::writer::AuditLog>>,
 }
 
 impl Gateway {
-    pub fn new(config: Arc<ArcSwap<GatewayConfig>>) -> std::result::Result<Gateway, String> {
+    pub fn new(
+        config: Arc<ArcSwap<GatewayConfig>>,
+        audit: Option<Arc<crate::audit::writer::AuditLog>>,
+    ) -> std::result::Result<Gateway, String> {
         let cas = load_upstream_cas(&config.load())?;
         Ok(Gateway {
             config,
             upstream_cas: ArcSwap::from_pointee(cas),
+            audit,
         })
     }
 }
@@ -106,6 +111,11 @@ pub struct Exchange {
     pub partner: Option<String>,
     /// The Host the client used (for the gateway's public addresses).
     host: Option<String>,
+    /// How the partner was identified (`basic`, `token`, `certificate`, `anonymous`).
+    credential: Option<&'static str>,
+    started: std::time::Instant,
+    /// Request body bytes (the body itself may have been handed to Pingora).
+    body_len: usize,
     answered: bool,
     response: Option<ResponseCheck>,
 }
@@ -130,6 +140,9 @@ impl ProxyHttp for Gateway {
             reason: None,
             partner: None,
             host: None,
+            credential: None,
+            started: std::time::Instant::now(),
+            body_len: 0,
             answered: false,
             response: None,
         }
@@ -178,7 +191,10 @@ impl ProxyHttp for Gateway {
             return refuse(session, ctx, Refusal::Rejected(r.kind), None).await;
         }
         match authenticate(session, &ctx.config) {
-            Ok(id) => ctx.partner = Some(id),
+            Ok((id, credential)) => {
+                ctx.partner = Some(id);
+                ctx.credential = Some(credential);
+            }
             Err(basic) => {
                 // Never say which part was wrong (user, password, token, certificate).
                 let realm = basic.then(|| "taxii-gateway".to_string());
@@ -240,6 +256,7 @@ impl ProxyHttp for Gateway {
                     "request refused",
                 ));
             }
+            ctx.body_len = ctx.body.len();
             *body = Some(Bytes::from(std::mem::take(&mut ctx.body)));
         }
         Ok(())
@@ -407,6 +424,15 @@ impl ProxyHttp for Gateway {
             e.set_retry(false);
         }
         e
+    }
+
+    /// One audit record per exchange, whatever its outcome (DESIGN.md "Audit record").
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Exchange)
+    where
+        Self::CTX: Send + Sync,
+    {
+        let Some(audit) = &self.audit else { return };
+        audit.record(audit_record(session, e, ctx));
     }
 
     async fn fail_to_proxy(
@@ -660,10 +686,13 @@ pub(crate) fn random_u128() -> u128 {
 /// Identifies the partner from exactly one kind of credential: HTTP Basic, a bearer token, or
 /// a TLS client certificate (by its SHA-256 fingerprint), else the anonymous partner. `Err`
 /// means "answer 401"; its flag says whether HTTP Basic applies (`WWW-Authenticate`).
-fn authenticate(session: &Session, config: &GatewayConfig) -> std::result::Result<String, bool> {
+fn authenticate(
+    session: &Session,
+    config: &GatewayConfig,
+) -> std::result::Result<(String, &'static str), bool> {
     let Some(policy) = &config.policy else {
         // No policy files: inspection only, every request is the permissive anonymous partner.
-        return Ok("anonymous".to_string());
+        return Ok(("anonymous".to_string(), "anonymous"));
     };
     let basic_applies = policy.partners().iter().any(|p| p.basic_user.is_some());
     let auth = session
@@ -685,14 +714,16 @@ fn authenticate(session: &Session, config: &GatewayConfig) -> std::result::Resul
         None => None,
         Some(value) => {
             let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-            let partner = if scheme.eq_ignore_ascii_case("basic") {
-                decode_basic(rest.trim()).and_then(|(u, p)| policy.partner_by_basic(&u, &p))
+            let (partner, kind) = if scheme.eq_ignore_ascii_case("basic") {
+                let p =
+                    decode_basic(rest.trim()).and_then(|(u, p)| policy.partner_by_basic(&u, &p));
+                (p, "basic")
             } else if scheme.eq_ignore_ascii_case("bearer") {
-                policy.partner_by_token(rest.trim())
+                (policy.partner_by_token(rest.trim()), "token")
             } else {
-                None
+                (None, "")
             };
-            Some(partner.map(|p| p.id.clone()).ok_or(basic_applies)?)
+            Some((partner.map(|p| p.id.clone()).ok_or(basic_applies)?, kind))
         }
     };
     let subject = session
@@ -709,14 +740,14 @@ fn authenticate(session: &Session, config: &GatewayConfig) -> std::result::Resul
     };
     match (by_header, by_cert, &cert) {
         // Exactly one partner: a certificate and a header naming two partners is refused.
-        (Some(a), Some(b), _) if a != b => Err(basic_applies),
+        (Some((a, _)), Some(b), _) if a != b => Err(basic_applies),
         (Some(a), _, _) => Ok(a),
-        (None, Some(b), _) => Ok(b),
+        (None, Some(b), _) => Ok((b, "certificate")),
         // A certificate the CA vouches for but no partner holds: not a partner.
         (None, None, Some(_)) => Err(basic_applies),
         (None, None, None) => policy
             .anonymous()
-            .map(|p| p.id.clone())
+            .map(|p| (p.id.clone(), "anonymous"))
             .ok_or(basic_applies),
     }
 }
@@ -900,5 +931,68 @@ upstream_path = "/poll"
         assert_eq!(decode_basic("dTpwOnE="), Some(("u".into(), "p:q".into())));
         assert_eq!(decode_basic("***"), None);
         assert_eq!(decode_basic("bm9jb2xvbg=="), None);
+    }
+}
+
+/// The audit record of a finished exchange.
+fn audit_record(session: &Session, e: Option<&Error>, ctx: &Exchange) -> crate::audit::AuditRecord {
+    let req = ctx.request.as_ref();
+    let resp = ctx.response.as_ref();
+    let status = session.response_written().map(|r| r.status.as_u16());
+    let decision = if ctx.answered {
+        "refused"
+    } else if resp.and_then(|r| r.refused.as_ref()).is_some() {
+        "response_refused"
+    } else if e.is_some() {
+        "error"
+    } else {
+        "forwarded"
+    };
+    let reason = ctx
+        .reason
+        .clone()
+        .or_else(|| resp.and_then(|r| r.refused.clone()))
+        .or_else(|| e.map(|e| e.to_string()));
+    crate::audit::AuditRecord {
+        time: crate::audit::rfc3339_utc(SystemTime::now()),
+        request_id: ctx.request_id.clone(),
+        partner: ctx.partner.clone(),
+        credential: ctx.credential.map(str::to_string),
+        client_addr: session
+            .client_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        route: ctx.route.map(|i| ctx.config.routes[i].path.clone()),
+        dialect: req
+            .map(|r| r.dialect.as_str().to_string())
+            .or_else(|| Some(ctx.dialect.as_str().to_string())),
+        message_type: req.map(|r| r.message.to_string()),
+        message_id: req.map(|r| r.message_id.value.clone()),
+        in_response_to: resp
+            .and_then(|r| r.envelope.as_ref())
+            .and_then(|e| e.in_response_to.as_ref())
+            .map(|f| f.value.clone()),
+        feeds: req
+            .map(|r| r.feeds.iter().map(|f| f.value.clone()).collect())
+            .unwrap_or_default(),
+        action: req
+            .and_then(|r| crate::policy::action_of(r))
+            .map(|a| a.name().to_string()),
+        decision: decision.to_string(),
+        reason,
+        upstream_status: if ctx.answered { None } else { status },
+        response_message_type: resp
+            .and_then(|r| r.envelope.as_ref())
+            .map(|e| e.message.to_string()),
+        response_status_type: resp
+            .and_then(|r| r.envelope.as_ref())
+            .and_then(|e| e.status_type.as_ref())
+            .map(|f| f.value.clone()),
+        request_bytes: ctx.body_len.max(ctx.body.len()) as u64,
+        response_bytes: session.body_bytes_sent() as u64,
+        content_blocks: resp
+            .and_then(|r| r.envelope.as_ref())
+            .map(|e| e.content_blocks as u64),
+        latency_ms: ctx.started.elapsed().as_millis() as u64,
     }
 }

@@ -5,6 +5,8 @@
 pub mod audit;
 pub mod config;
 pub mod demo;
+#[cfg(feature = "gateway")]
+pub mod limits;
 pub mod policy;
 #[cfg(feature = "gateway")]
 pub mod proxy;

@@ -65,6 +65,28 @@ struct RawConfig {
     #[serde(default)]
     policies: Vec<Spanned<PathBuf>>,
     audit: Option<RawAudit>,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    global: Option<RateConfig>,
+    anonymous_per_address: Option<RateConfig>,
+}
+
+/// A rate: requests per second sustained, and the burst above it.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    pub per_second: f64,
+    #[serde(default = "one")]
+    pub burst: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Deserialize)]
@@ -256,6 +278,10 @@ pub struct GatewayConfig {
     pub responses: Responses,
     /// The audit log, if any.
     pub audit: Option<Audit>,
+    /// A limit on all requests together. Default none.
+    pub global_rate: Option<RateConfig>,
+    /// A limit per client address on anonymous requests. Default none.
+    pub anonymous_rate_per_address: Option<RateConfig>,
     /// Partners and grants; `None`: no policy files, every request is allowed (inspection only).
     pub policy: Option<std::sync::Arc<crate::policy::Policy>>,
 }
@@ -631,6 +657,8 @@ impl GatewayConfig {
             xml_limits: raw.xml_limits,
             responses,
             policy,
+            global_rate: raw.limits.global,
+            anonymous_rate_per_address: raw.limits.anonymous_per_address,
             audit: raw.audit.map(|a| Audit {
                 file: a.file,
                 queue_records: a.queue_records,

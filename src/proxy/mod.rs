@@ -48,6 +48,7 @@ pub struct Gateway {
     /// Upstream CA sets, loaded once per configuration.
     upstream_cas: ArcSwap<HashMap<String, Arc<[WrappedX509]>>>,
     audit: Option<Arc<crate::audit::writer::AuditLog>>,
+    limits: crate::limits::RateLimits,
 }
 
 impl Gateway {
@@ -56,10 +57,19 @@ impl Gateway {
         audit: Option<Arc<crate::audit::writer::AuditLog>>,
     ) -> std::result::Result<Gateway, String> {
         let cas = load_upstream_cas(&config.load())?;
+        let limits = {
+            let c = config.load();
+            crate::limits::RateLimits::new(
+                c.policy.as_deref(),
+                c.global_rate.as_ref(),
+                c.anonymous_rate_per_address.as_ref(),
+            )
+        };
         Ok(Gateway {
             config,
             upstream_cas: ArcSwap::from_pointee(cas),
             audit,
+            limits,
         })
     }
 }
@@ -200,6 +210,25 @@ impl ProxyHttp for Gateway {
                 let realm = basic.then(|| "taxii-gateway".to_string());
                 return refuse(session, ctx, Refusal::Unauthenticated { realm }, None).await;
             }
+        }
+        // Rate limits, before the body is read.
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let partner = ctx.partner.clone().unwrap_or_default();
+        if let Err(retry_after_secs) =
+            self.limits
+                .check(&partner, ctx.credential == Some("anonymous"), client)
+        {
+            ctx.reason = Some(format!("rate limited: retry after {retry_after_secs} s"));
+            return refuse(
+                session,
+                ctx,
+                Refusal::RateLimited { retry_after_secs },
+                None,
+            )
+            .await;
         }
         if content_length.is_some_and(|n| n > route.max_body_bytes) {
             return refuse(session, ctx, Refusal::TooLarge, None).await;

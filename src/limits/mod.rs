@@ -1,0 +1,126 @@
+//! Rate limits (governor): one limiter per partner, since a keyed limiter cannot give keys
+//! different quotas; an optional global limiter; and a limiter keyed by client address for
+//! anonymous requests. Checked before the body is read.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
+
+use crate::config::RateConfig;
+use crate::policy::Policy;
+
+/// The limiters of one configuration.
+pub struct RateLimits {
+    per_partner: HashMap<String, DefaultDirectRateLimiter>,
+    global: Option<DefaultDirectRateLimiter>,
+    anonymous_by_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+/// A quota of `per_second` sustained with bursts of `burst`; `None` for a rate of 0 (no limit
+/// is expressible as "never", so 0 means "not limited" is refused at validation instead).
+pub fn quota(per_second: f64, burst: u32) -> Option<Quota> {
+    if !(per_second > 0.0) {
+        return None;
+    }
+    let period = Duration::from_secs_f64(1.0 / per_second);
+    let burst = NonZeroU32::new(burst.max(1))?;
+    Quota::with_period(period).map(|q| q.allow_burst(burst))
+}
+
+impl RateLimits {
+    pub fn new(
+        policy: Option<&Policy>,
+        global: Option<&RateConfig>,
+        anonymous_per_address: Option<&RateConfig>,
+    ) -> RateLimits {
+        let mut per_partner = HashMap::new();
+        if let Some(policy) = policy {
+            for p in policy.partners().iter().chain(policy.anonymous()) {
+                if let Some(q) = p.rate.as_ref().and_then(|r| quota(r.per_second, r.burst)) {
+                    per_partner.insert(p.id.clone(), DefaultDirectRateLimiter::direct(q));
+                }
+            }
+        }
+        RateLimits {
+            per_partner,
+            global: global
+                .and_then(|r| quota(r.per_second, r.burst))
+                .map(DefaultDirectRateLimiter::direct),
+            anonymous_by_address: anonymous_per_address
+                .and_then(|r| quota(r.per_second, r.burst))
+                .map(DefaultKeyedRateLimiter::keyed),
+        }
+    }
+
+    /// `Err(seconds)`: over a limit; retry after that many seconds (at least 1).
+    pub fn check(&self, partner: &str, anonymous: bool, client: Option<IpAddr>) -> Result<(), u64> {
+        let clock = DefaultClock::default();
+        let wait = |not_until: governor::NotUntil<_>| {
+            let d = not_until.wait_time_from(clock.now());
+            d.as_secs() + u64::from(d.subsec_nanos() > 0)
+        };
+        if let Some(l) = &self.global {
+            l.check().map_err(|n| wait(n).max(1))?;
+        }
+        if let Some(l) = self.per_partner.get(partner) {
+            l.check().map_err(|n| wait(n).max(1))?;
+        }
+        if anonymous {
+            if let (Some(l), Some(ip)) = (&self.anonymous_by_address, client) {
+                l.check_key(&ip).map_err(|n| wait(n).max(1))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_wait() {
+        let limits = RateLimits::new(
+            None,
+            Some(&RateConfig {
+                per_second: 1.0,
+                burst: 2,
+            }),
+            None,
+        );
+        assert!(limits.check("x", false, None).is_ok());
+        assert!(limits.check("x", false, None).is_ok());
+        assert_eq!(limits.check("x", false, None), Err(1));
+    }
+
+    #[test]
+    fn anonymous_clients_are_limited_per_address() {
+        let limits = RateLimits::new(
+            None,
+            None,
+            Some(&RateConfig {
+                per_second: 1.0,
+                burst: 1,
+            }),
+        );
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        assert!(limits.check("anonymous", true, Some(a)).is_ok());
+        assert!(limits.check("anonymous", true, Some(a)).is_err());
+        assert!(limits.check("anonymous", true, Some(b)).is_ok());
+        // A partner is not an anonymous client.
+        assert!(limits.check("alpha", false, Some(a)).is_ok());
+    }
+
+    #[test]
+    fn quotas() {
+        assert!(quota(0.0, 1).is_none());
+        assert!(quota(f64::NAN, 1).is_none());
+        assert!(quota(0.5, 0).is_some());
+    }
+}

@@ -7,6 +7,8 @@ pub mod config;
 pub mod demo;
 #[cfg(feature = "gateway")]
 pub mod limits;
+#[cfg(feature = "gateway")]
+pub mod metrics;
 pub mod policy;
 #[cfg(feature = "gateway")]
 pub mod proxy;

@@ -31,6 +31,7 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Server, String> {
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
     server.bootstrap();
     let listeners = config.listeners.clone();
+    let admin = config.admin;
     match mode {
         Mode::Gateway => {
             let shared = Arc::new(ArcSwap::from_pointee(config));
@@ -64,6 +65,14 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Server, String> {
             add_listeners(&mut service, &listeners)?;
             server.add_service(service);
         }
+    }
+    if let Some(admin) = admin {
+        let mut service = Service::new(
+            "admin".to_string(),
+            pingora::apps::http_app::HttpServer::new_app(crate::metrics::AdminApp),
+        );
+        service.add_tcp(&admin.to_string());
+        server.add_service(service);
     }
     Ok(server)
 }

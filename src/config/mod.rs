@@ -67,6 +67,13 @@ struct RawConfig {
     audit: Option<RawAudit>,
     #[serde(default)]
     limits: RawLimits,
+    admin: Option<RawAdmin>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    address: Spanned<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -276,6 +283,8 @@ pub struct GatewayConfig {
     pub routes: Vec<Route>,
     pub xml_limits: ScanLimits,
     pub responses: Responses,
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`), if any.
+    pub admin: Option<SocketAddr>,
     /// The audit log, if any.
     pub audit: Option<Audit>,
     /// A limit on all requests together. Default none.
@@ -657,6 +666,16 @@ impl GatewayConfig {
             xml_limits: raw.xml_limits,
             responses,
             policy,
+            admin: match raw.admin {
+                None => None,
+                Some(a) => Some(a.address.get_ref().parse().map_err(|e| {
+                    at(
+                        a.address.span(),
+                        "admin.address",
+                        format!("{:?} is not ip:port: {e}", a.address.get_ref()),
+                    )
+                })?),
+            },
             global_rate: raw.limits.global,
             anonymous_rate_per_address: raw.limits.anonymous_per_address,
             audit: raw.audit.map(|a| Audit {

@@ -126,6 +126,8 @@ pub struct Exchange {
     started: std::time::Instant,
     /// Request body bytes (the body itself may have been handed to Pingora).
     body_len: usize,
+    /// The protocol core's rejection kind, for metrics.
+    reject_kind: Option<&'static str>,
     answered: bool,
     response: Option<ResponseCheck>,
 }
@@ -135,6 +137,9 @@ impl ProxyHttp for Gateway {
     type CTX = Exchange;
 
     fn new_ctx(&self) -> Exchange {
+        if let Some(m) = crate::metrics::global() {
+            m.open_connections.inc();
+        }
         Exchange {
             config: self.config.load_full(),
             request_id: format!("{:032x}", random_u128()),
@@ -153,6 +158,7 @@ impl ProxyHttp for Gateway {
             credential: None,
             started: std::time::Instant::now(),
             body_len: 0,
+            reject_kind: None,
             answered: false,
             response: None,
         }
@@ -198,6 +204,7 @@ impl ProxyHttp for Gateway {
         ctx.http = http;
         if let Some(r) = header_error {
             ctx.reason = Some(r.to_string());
+            ctx.reject_kind = Some(r.kind.as_str());
             return refuse(session, ctx, Refusal::Rejected(r.kind), None).await;
         }
         match authenticate(session, &ctx.config) {
@@ -222,6 +229,9 @@ impl ProxyHttp for Gateway {
                 .check(&partner, ctx.credential == Some("anonymous"), client)
         {
             ctx.reason = Some(format!("rate limited: retry after {retry_after_secs} s"));
+            if let Some(m) = crate::metrics::global() {
+                m.rate_limited.with_label_values(&[partner.as_str()]).inc();
+            }
             return refuse(
                 session,
                 ctx,
@@ -460,8 +470,33 @@ impl ProxyHttp for Gateway {
     where
         Self::CTX: Send + Sync,
     {
-        let Some(audit) = &self.audit else { return };
-        audit.record(audit_record(session, e, ctx));
+        let record = audit_record(session, e, ctx);
+        if let Some(m) = crate::metrics::global() {
+            m.open_connections.dec();
+            let upstream = ctx
+                .route
+                .filter(|_| record.decision == "forwarded")
+                .map(|i| {
+                    let r = &ctx.config.routes[i];
+                    ctx.config.upstreams[r.upstream].name.as_str()
+                });
+            m.exchange(
+                record.partner.as_deref().unwrap_or(""),
+                record.dialect.as_deref().unwrap_or(""),
+                record.message_type.as_deref().unwrap_or(""),
+                &record.decision,
+                ctx.started.elapsed(),
+                upstream,
+                record.request_bytes,
+                record.response_bytes,
+            );
+            if let Some(kind) = ctx.reject_kind {
+                m.rejections.with_label_values(&[kind]).inc();
+            }
+        }
+        if let Some(audit) = &self.audit {
+            audit.record(record);
+        }
     }
 
     async fn fail_to_proxy(
@@ -500,6 +535,16 @@ impl ProxyHttp for Gateway {
                 }
             }
         };
+        if let Some(m) = crate::metrics::global() {
+            match refusal {
+                Refusal::UpstreamTimeout => m.upstream_errors.with_label_values(&["timeout"]).inc(),
+                Refusal::UpstreamFailed => m
+                    .upstream_errors
+                    .with_label_values(&[e.etype().as_str()])
+                    .inc(),
+                _ => {}
+            }
+        }
         if ctx.answered || session.response_written().is_some() {
             // The upstream failed (closed, reset, timed out) after the response head left: if
             // no body byte left either, complete the answer as for a rejected body (a FAILURE
@@ -584,6 +629,7 @@ fn decide(ctx: &mut Exchange) -> std::result::Result<(), (Refusal, Option<String
         Ok(e) => e,
         Err(r) => {
             ctx.reason = Some(r.to_string());
+            ctx.reject_kind = Some(r.kind.as_str());
             return Err((Refusal::Rejected(r.kind), r.message_id));
         }
     };

@@ -1,0 +1,170 @@
+//! The admin listener: `/metrics` in Prometheus text with the exchanges counted, `/healthz`,
+//! `/readyz`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_taxii-gateway");
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for(port: u16) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn get(url: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", url])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn post11(url: &str, body: &str) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "10"])
+        .args(["-H", "Content-Type: application/xml"])
+        .args([
+            "-H",
+            "X-TAXII-Content-Type: urn:taxii.mitre.org:message:xml:1.1",
+        ])
+        .args([
+            "-H",
+            "X-TAXII-Protocol: urn:taxii.mitre.org:protocol:http:1.0",
+        ])
+        .args(["-H", "X-TAXII-Services: urn:taxii.mitre.org:services:1.1"])
+        .args(["--data-binary", body, url])
+        .status()
+        .expect("curl");
+    assert!(out.success());
+}
+
+/// The value of the one sample of `name` whose labels include every `labels` pair.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| labels.iter().all(|p| l.contains(p)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn exchanges_are_counted_and_scraped() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (up, gw, admin) = (free_port(), free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("tg-metrics-{}-{gw}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!(
+        "[server]\npid_file = \"{}\"\ngrace_period_seconds = 0\n[admin]\naddress = \"127.0.0.1:{admin}\"\n\
+         [[listener]]\naddress = \"127.0.0.1:{gw}\"\n\
+         [[upstream]]\nname = \"sample\"\nurl = \"http://127.0.0.1:{up}\"\n\
+         [[route]]\npath = \"/services/poll\"\nupstream = \"sample\"\n",
+        dir.join("pid").display()
+    );
+    std::fs::write(dir.join("gw.toml"), config).unwrap();
+    let _up = Proc(
+        Command::new(BIN)
+            .args(["sample-upstream", "--listen", &format!("127.0.0.1:{up}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _gw = Proc(
+        Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(dir.join("gw.toml"))
+            .current_dir(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(up);
+    wait_for(gw);
+    wait_for(admin);
+    let ns = "http://taxii.mitre.org/messages/taxii_xml_binding-1.1";
+    let url = format!("http://127.0.0.1:{gw}/services/poll");
+    post11(
+        &url,
+        &format!(
+            r#"<Poll_Request xmlns="{ns}" message_id="urn:x:1" collection_name="indicators"><Poll_Parameters/></Poll_Request>"#
+        ),
+    );
+    post11(
+        &url,
+        &format!(
+            r#"<!DOCTYPE x><Poll_Request xmlns="{ns}" message_id="urn:x:2" collection_name="x"/>"#
+        ),
+    );
+
+    let text = get(&format!("http://127.0.0.1:{admin}/metrics"));
+    let forwarded = sample(
+        &text,
+        "taxii_gateway_requests_total",
+        &[
+            "decision=\"forwarded\"",
+            "message=\"Poll_Request\"",
+            "dialect=\"1.1\"",
+        ],
+    );
+    assert_eq!(forwarded, Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "taxii_gateway_requests_total",
+            &["decision=\"refused\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "taxii_gateway_rejections_total",
+            &["kind=\"doctype\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "taxii_gateway_request_duration_seconds_count",
+            &["dialect=\"1.1\""]
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "taxii_gateway_response_bytes_total", &[]).unwrap() > 0.0,
+        "{text}"
+    );
+    assert_eq!(get(&format!("http://127.0.0.1:{admin}/healthz")), "ok\n");
+    assert_eq!(get(&format!("http://127.0.0.1:{admin}/readyz")), "ready\n");
+}

@@ -20,10 +20,10 @@ pub struct RateLimits {
     anonymous_by_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
-/// A quota of `per_second` sustained with bursts of `burst`; `None` for a rate of 0 (no limit
-/// is expressible as "never", so 0 means "not limited" is refused at validation instead).
+/// A quota of `per_second` sustained with bursts of `burst`; `None` (no limiter) for a rate
+/// that is not a positive number.
 pub fn quota(per_second: f64, burst: u32) -> Option<Quota> {
-    if !(per_second > 0.0) {
+    if per_second.is_nan() || per_second <= 0.0 {
         return None;
     }
     let period = Duration::from_secs_f64(1.0 / per_second);

@@ -1051,7 +1051,7 @@ fn audit_record(session: &Session, e: Option<&Error>, ctx: &Exchange) -> crate::
             .map(|r| r.feeds.iter().map(|f| f.value.clone()).collect())
             .unwrap_or_default(),
         action: req
-            .and_then(|r| crate::policy::action_of(r))
+            .and_then(crate::policy::action_of)
             .map(|a| a.name().to_string()),
         decision: decision.to_string(),
         reason,

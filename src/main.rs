@@ -48,6 +48,12 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         advertise: String,
     },
+    /// Ask a running gateway to reload its configuration and policies (SIGHUP).
+    Reload {
+        /// The pid file of the running gateway (`[server] pid_file`).
+        #[arg(long)]
+        pid_file: PathBuf,
+    },
     /// Load and validate a configuration and everything it names; print a summary.
     Check {
         #[arg(long, short)]
@@ -170,6 +176,7 @@ fn main() -> ExitCode {
             init_logging();
             taxii_gateway::server::build_sample_upstream(&listen, &advertise).run_forever()
         }
+        Command::Reload { pid_file } => reload(&pid_file),
         Command::Check { config } => match GatewayConfig::load(&config) {
             Ok(c) => {
                 print!("{}", c.summary());
@@ -338,6 +345,13 @@ fn run(path: &std::path::Path, passthrough: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // The pid file `taxii-gateway reload` reads (Pingora writes one only when daemonized).
+    if let Some(pid_file) = &config.server.pid_file {
+        if let Err(e) = std::fs::write(pid_file, format!("{}\n", std::process::id())) {
+            eprintln!("taxii-gateway run: pid file {}: {e}", pid_file.display());
+            return ExitCode::from(1);
+        }
+    }
     let mode = if passthrough {
         taxii_gateway::server::Mode::Passthrough
     } else {
@@ -1010,6 +1024,36 @@ mod explain {
                 }
             }
             s
+        }
+    }
+}
+
+/// `reload`: SIGHUP to the pid in the pid file.
+fn reload(pid_file: &std::path::Path) -> ExitCode {
+    let pid = match std::fs::read_to_string(pid_file) {
+        Ok(text) => text.trim().to_string(),
+        Err(e) => {
+            eprintln!("taxii-gateway reload: {}: {e}", pid_file.display());
+            return ExitCode::from(1);
+        }
+    };
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        eprintln!("taxii-gateway reload: {} holds no pid", pid_file.display());
+        return ExitCode::from(1);
+    }
+    match std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+    {
+        Ok(s) if s.success() => {
+            println!(
+                "sent SIGHUP to {pid}: the gateway logs whether the new configuration was taken"
+            );
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("taxii-gateway reload: could not signal process {pid}");
+            ExitCode::from(1)
         }
     }
 }

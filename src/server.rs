@@ -14,6 +14,7 @@ use pingora::services::listening::Service;
 
 /// A Pingora server with the gateway's services, ready to run.
 pub fn build(config: GatewayConfig, mode: Mode) -> Result<Server, String> {
+    let reload_from = (mode == Mode::Gateway).then(|| config.source.clone());
     pingora::tls::install_default_crypto_provider();
     let conf = ServerConf {
         threads: config.server.threads,
@@ -47,6 +48,15 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Server, String> {
                 ),
             };
             let gateway = Gateway::new(shared, audit)?;
+            if let Some(path) = reload_from {
+                server.add_service(pingora::services::background::background_service(
+                    "reload",
+                    Reloader {
+                        path,
+                        gateway: gateway.clone(),
+                    },
+                ));
+            }
             let mut service = pingora::proxy::http_proxy_service_with_name(
                 &server.configuration,
                 gateway,
@@ -242,4 +252,63 @@ fn escape_dn_value(v: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// SIGHUP: re-read the configuration and its policies, validate the whole snapshot, and swap it
+/// in at once; on any error the running snapshot stays, the error is logged with file, line
+/// and key, and counted. Listener changes need a restart and are reported as such.
+struct Reloader {
+    path: std::path::PathBuf,
+    gateway: Gateway,
+}
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for Reloader {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            log::error!("reload: cannot listen for SIGHUP");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => self.reload(),
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+impl Reloader {
+    fn reload(&self) {
+        let result = match GatewayConfig::load(&self.path) {
+            Err(e) => Err(e.to_string()),
+            Ok(new) => {
+                let old = self.gateway.config_snapshot();
+                let listeners = |c: &GatewayConfig| {
+                    c.listeners
+                        .iter()
+                        .map(|l| (l.address, l.tls.is_some()))
+                        .collect::<Vec<_>>()
+                };
+                if listeners(&old) != listeners(&new) || old.admin != new.admin {
+                    log::warn!("reload: listener changes take effect only after a restart");
+                }
+                self.gateway.swap(new)
+            }
+        };
+        let label = match &result {
+            Ok(()) => {
+                log::info!("reload: {} loaded", self.path.display());
+                "ok"
+            }
+            Err(e) => {
+                log::error!("reload refused, the running configuration stays: {e}");
+                "error"
+            }
+        };
+        if let Some(m) = crate::metrics::global() {
+            m.reloads.with_label_values(&[label]).inc();
+        }
+    }
 }

@@ -15,7 +15,9 @@ use crate::policy::Policy;
 
 /// The limiters of one configuration.
 pub struct RateLimits {
-    per_partner: HashMap<String, DefaultDirectRateLimiter>,
+    /// Each partner's limiter with the (per_second bits, burst) it was built for, so that a
+    /// reload keeps the limiters whose quota did not change.
+    per_partner: HashMap<String, (std::sync::Arc<DefaultDirectRateLimiter>, (u64, u32))>,
     global: Option<DefaultDirectRateLimiter>,
     anonymous_by_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
 }
@@ -32,6 +34,29 @@ pub fn quota(per_second: f64, burst: u32) -> Option<Quota> {
 }
 
 impl RateLimits {
+    /// The limiters of a configuration; with `previous`, partners whose quota is unchanged keep
+    /// their limiter (and so their state) across a reload.
+    pub fn for_config(
+        config: &crate::config::GatewayConfig,
+        previous: Option<&RateLimits>,
+    ) -> RateLimits {
+        let mut limits = RateLimits::new(
+            config.policy.as_deref(),
+            config.global_rate.as_ref(),
+            config.anonymous_rate_per_address.as_ref(),
+        );
+        if let Some(prev) = previous {
+            for (id, (limiter, key)) in limits.per_partner.iter_mut() {
+                if let Some((old, old_key)) = prev.per_partner.get(id) {
+                    if old_key == key {
+                        *limiter = old.clone();
+                    }
+                }
+            }
+        }
+        limits
+    }
+
     pub fn new(
         policy: Option<&Policy>,
         global: Option<&RateConfig>,
@@ -40,8 +65,18 @@ impl RateLimits {
         let mut per_partner = HashMap::new();
         if let Some(policy) = policy {
             for p in policy.partners().iter().chain(policy.anonymous()) {
-                if let Some(q) = p.rate.as_ref().and_then(|r| quota(r.per_second, r.burst)) {
-                    per_partner.insert(p.id.clone(), DefaultDirectRateLimiter::direct(q));
+                let Some(rate) = p.rate.as_ref() else {
+                    continue;
+                };
+                if let Some(q) = quota(rate.per_second, rate.burst) {
+                    let key = (rate.per_second.to_bits(), rate.burst);
+                    per_partner.insert(
+                        p.id.clone(),
+                        (
+                            std::sync::Arc::new(DefaultDirectRateLimiter::direct(q)),
+                            key,
+                        ),
+                    );
                 }
             }
         }
@@ -66,7 +101,7 @@ impl RateLimits {
         if let Some(l) = &self.global {
             l.check().map_err(|n| wait(n).max(1))?;
         }
-        if let Some(l) = self.per_partner.get(partner) {
+        if let Some((l, _)) = self.per_partner.get(partner) {
             l.check().map_err(|n| wait(n).max(1))?;
         }
         if anonymous {

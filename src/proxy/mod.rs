@@ -42,32 +42,45 @@ pub use response::ResponseCheck;
 /// contacted; Pingora replays them from its retry buffer (hard-coded at 64 KiB, PINGORA.md).
 const EARLY_BODY_BYTES: usize = 64 * 1024;
 
-/// The gateway service: a configuration snapshot, swapped whole on reload.
+/// The gateway service: a configuration snapshot, swapped whole on reload. Clones share it.
+#[derive(Clone)]
 pub struct Gateway {
     config: Arc<ArcSwap<GatewayConfig>>,
     /// Upstream CA sets, loaded once per configuration.
-    upstream_cas: ArcSwap<HashMap<String, Arc<[WrappedX509]>>>,
+    upstream_cas: Arc<ArcSwap<HashMap<String, Arc<[WrappedX509]>>>>,
     audit: Option<Arc<crate::audit::writer::AuditLog>>,
-    limits: crate::limits::RateLimits,
+    limits: Arc<ArcSwap<crate::limits::RateLimits>>,
 }
 
 impl Gateway {
+    /// Takes a new, validated configuration: upstream CA sets first (a CA that cannot be read
+    /// keeps the running snapshot), then the limiters (unchanged quotas keep their state), then
+    /// the snapshot itself. Exchanges in flight finish on the snapshot they started with.
+    /// The running configuration snapshot.
+    pub fn config_snapshot(&self) -> Arc<GatewayConfig> {
+        self.config.load_full()
+    }
+
+    pub fn swap(&self, new: GatewayConfig) -> std::result::Result<(), String> {
+        let cas = load_upstream_cas(&new)?;
+        let limits = crate::limits::RateLimits::for_config(&new, Some(&self.limits.load()));
+        self.upstream_cas.store(Arc::new(cas));
+        self.limits.store(Arc::new(limits));
+        self.config.store(Arc::new(new));
+        Ok(())
+    }
+
     pub fn new(
         config: Arc<ArcSwap<GatewayConfig>>,
         audit: Option<Arc<crate::audit::writer::AuditLog>>,
     ) -> std::result::Result<Gateway, String> {
         let cas = load_upstream_cas(&config.load())?;
-        let limits = {
-            let c = config.load();
-            crate::limits::RateLimits::new(
-                c.policy.as_deref(),
-                c.global_rate.as_ref(),
-                c.anonymous_rate_per_address.as_ref(),
-            )
-        };
+        let limits = Arc::new(ArcSwap::from_pointee(
+            crate::limits::RateLimits::for_config(&config.load(), None),
+        ));
         Ok(Gateway {
             config,
-            upstream_cas: ArcSwap::from_pointee(cas),
+            upstream_cas: Arc::new(ArcSwap::from_pointee(cas)),
             audit,
             limits,
         })
@@ -226,6 +239,7 @@ impl ProxyHttp for Gateway {
         let partner = ctx.partner.clone().unwrap_or_default();
         if let Err(retry_after_secs) =
             self.limits
+                .load()
                 .check(&partner, ctx.credential == Some("anonymous"), client)
         {
             ctx.reason = Some(format!("rate limited: retry after {retry_after_secs} s"));

@@ -1,0 +1,190 @@
+//! SIGHUP reload: a valid change is in force right after its reload, an invalid one is refused
+//! (the running snapshot stays), and requests running meanwhile never fail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_taxii-gateway");
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for(port: u16) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// (HTTP status, status_type or message name) of a 1.1 poll of `feed`.
+fn poll(port: u16, feed: &str) -> (u16, String) {
+    let body = format!(
+        r#"<Poll_Request xmlns="http://taxii.mitre.org/messages/taxii_xml_binding-1.1" message_id="urn:x:1" collection_name="{feed}"><Poll_Parameters/></Poll_Request>"#
+    );
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--max-time", "10"])
+        .args(["-H", "Content-Type: application/xml"])
+        .args([
+            "-H",
+            "X-TAXII-Content-Type: urn:taxii.mitre.org:message:xml:1.1",
+        ])
+        .args([
+            "-H",
+            "X-TAXII-Protocol: urn:taxii.mitre.org:protocol:http:1.0",
+        ])
+        .args(["-H", "X-TAXII-Services: urn:taxii.mitre.org:services:1.1"])
+        .args([
+            "--data-binary",
+            &body,
+            &format!("http://127.0.0.1:{port}/services/poll"),
+        ])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    let what = if body.contains("Poll_Response") {
+        "Poll_Response".to_string()
+    } else if let Some(i) = body.find("status_type=\"") {
+        body[i + 13..].split('"').next().unwrap_or("").to_string()
+    } else {
+        body.to_string()
+    };
+    (code.trim().parse().unwrap_or(0), what)
+}
+
+fn policy(feed: &str) -> String {
+    format!("[anonymous]\n[[anonymous.grant]]\nfeeds = [\"{feed}\"]\nactions = [\"poll\"]\n")
+}
+
+#[test]
+fn reloads_take_valid_changes_refuse_invalid_ones_and_drop_nothing() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (up, gw) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("tg-reload-{}-{gw}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy_path = dir.join("policy.toml");
+    std::fs::write(&policy_path, policy("indicators")).unwrap();
+    let pid_file = dir.join("gw.pid");
+    let config = format!(
+        "policies = [\"{}\"]\n[server]\npid_file = \"{}\"\ngrace_period_seconds = 0\n[[listener]]\naddress = \"127.0.0.1:{gw}\"\n\
+         [[upstream]]\nname = \"sample\"\nurl = \"http://127.0.0.1:{up}\"\n\
+         [[route]]\npath = \"/services/poll\"\nupstream = \"sample\"\n",
+        policy_path.display(),
+        pid_file.display()
+    );
+    std::fs::write(dir.join("gw.toml"), config).unwrap();
+    let _up = Proc(
+        Command::new(BIN)
+            .args(["sample-upstream", "--listen", &format!("127.0.0.1:{up}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _gw = Proc(
+        Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(dir.join("gw.toml"))
+            .current_dir(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(up);
+    wait_for(gw);
+    let start = Instant::now();
+    while !pid_file.exists() {
+        assert!(start.elapsed() < Duration::from_secs(10), "no pid file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(poll(gw, "indicators"), (200, "Poll_Response".to_string()));
+    assert_eq!(poll(gw, "malware"), (200, "UNAUTHORIZED".to_string()));
+
+    // Requests run continuously while the policy is reloaded.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load = {
+        let (stop, done, failed) = (stop.clone(), done.clone(), failed.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let (status, what) = poll(gw, "phishing");
+                // Allowed or refused by policy, but always a TAXII answer in a 200.
+                if status != 200 || !(what == "Poll_Response" || what == "UNAUTHORIZED") {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let reload = || {
+        let out = Command::new(BIN)
+            .args(["reload", "--pid-file"])
+            .arg(&pid_file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for i in 0..10 {
+        let feed = if i % 2 == 0 { "malware" } else { "phishing" };
+        // A valid change, in force right after its reload.
+        std::fs::write(&policy_path, policy(feed)).unwrap();
+        reload();
+        let start = Instant::now();
+        while poll(gw, feed).1 != "Poll_Response" {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "reload {i} of {feed} not in force"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // An invalid one: refused, the running snapshot stays.
+        std::fs::write(
+            &policy_path,
+            "[anonymous]\n[[anonymous.grant]]\nactions = [\"fly\"]\n",
+        )
+        .unwrap();
+        reload();
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(
+            poll(gw, feed).1,
+            "Poll_Response",
+            "an invalid reload {i} was taken"
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    load.join().unwrap();
+    assert!(done.load(Ordering::SeqCst) > 10, "the load ran");
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "requests failed during reloads"
+    );
+}

@@ -1,0 +1,50 @@
+//! Audit throughput: sealing records into the hash chain (JSON + SHA-256), records per second.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use taxii_gateway::audit::{AuditRecord, Chain};
+
+fn record(i: u64) -> AuditRecord {
+    AuditRecord {
+        time: "2026-12-04T22:21:31.123Z".into(),
+        request_id: format!("{i:032x}"),
+        partner: Some("alpha".into()),
+        credential: Some("basic".into()),
+        client_addr: "127.0.0.1:50000".into(),
+        route: Some("/services/poll".into()),
+        dialect: Some("1.1".into()),
+        message_type: Some("Poll_Request".into()),
+        message_id: Some(format!("urn:uuid:{i}")),
+        in_response_to: None,
+        feeds: vec!["feed-a".into()],
+        action: Some("poll".into()),
+        decision: "forwarded".into(),
+        reason: None,
+        upstream_status: Some(200),
+        response_message_type: Some("Poll_Response".into()),
+        response_status_type: None,
+        request_bytes: 1306,
+        response_bytes: 6707,
+        content_blocks: Some(1),
+        latency_ms: 2,
+    }
+}
+
+fn seal(c: &mut Criterion) {
+    let records: Vec<AuditRecord> = (0..1000).map(record).collect();
+    let mut group = c.benchmark_group("audit");
+    group.throughput(Throughput::Elements(records.len() as u64));
+    group.bench_function("seal_1000_records", |b| {
+        b.iter(|| {
+            let mut chain = Chain::genesis();
+            let mut bytes = 0;
+            for r in &records {
+                bytes += chain.seal(r).len();
+            }
+            bytes
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, seal);
+criterion_main!(benches);

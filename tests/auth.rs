@@ -3,40 +3,14 @@
 //! the sample upstream. Uses `curl` for HTTPS with client certificates.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+
+mod common;
+use common::{free_port, wait_for, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_taxii-gateway");
 const NS11: &str = "http://taxii.mitre.org/messages/taxii_xml_binding-1.1";
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(port: u16) {
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "nothing listens on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// The test partners: the hashes are those of `policies/opentaxii.toml` (alpha-pass,
 /// beta-token), the certificate fingerprint is config/tls/gamma.crt's.

@@ -32,7 +32,6 @@ enum Mode {
 pub struct ResponseCheck {
     mode: Mode,
     request_dialect: Dialect,
-    request_kind: MessageKind,
     /// A Draft 1 inbox push: the answer has no TAXII body at all (Draft 1 Services §5.1.1).
     empty_expected: bool,
     headers: HttpContext,
@@ -102,7 +101,6 @@ impl ResponseCheck {
         let mut check = ResponseCheck {
             mode: Mode::Check,
             request_dialect: dialect,
-            request_kind: request.kind,
             empty_expected: dialect == Dialect::Draft1 && request.kind == MessageKind::InboxMessage,
             headers,
             scanner: Some(StreamScanner::new(config.xml_limits)),
@@ -250,7 +248,6 @@ impl ResponseCheck {
                 env.message
             ));
         }
-        let _ = self.request_kind;
         if let Some(setup) = self.rewrite.take() {
             if self.released == 0 {
                 self.apply_rewrite(&setup, &env)?;

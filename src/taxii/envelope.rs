@@ -41,6 +41,30 @@ pub struct FeedRecord {
     pub span: Range<usize>,
 }
 
+/// One TAXII extended header of the message body, for stripping it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderRef {
+    /// 1.x: the `@name` of `Extended_Header` (whitespace-collapsed, references resolved);
+    /// Draft 1: the local name of the child element of `extended-headers`.
+    pub name: String,
+    /// Byte range of the whole header element, `<` to the end of its end tag.
+    pub span: Range<usize>,
+}
+
+/// One child element of the message's root element, for editing the message at its schema
+/// positions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildRef {
+    /// The local name as the dialect's grammar spells it (`Extended_Headers`, `begin-timestamp`,
+    /// `Signature`, …); `*` for a Draft 1 STIX document.
+    pub name: &'static str,
+    /// Byte range of the whole element, `<` to the end of its end tag (or of `/>`).
+    pub span: Range<usize>,
+    /// Text-only elements: the byte range of their character data as written (references and
+    /// CDATA sections included); `None` when they hold none, and for other elements.
+    pub text: Option<Range<usize>>,
+}
+
 /// The kind of message, dialect-neutral (Draft 1 names on the left, DIALECTS.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageKind {
@@ -124,6 +148,23 @@ pub struct Envelope {
     /// Draft 1 GET only: the query parameters other than `message_type` and `message_id`, which
     /// are the message's extended headers (Draft 1 HTTP binding §5.1.1).
     pub query_extended_headers: Vec<(String, String)>,
+    /// The extended headers of the body, in document order (1.x `Extended_Header`, Draft 1 the
+    /// children of `extended-headers`). Their content is payload and stays opaque.
+    pub extended_headers: Vec<HeaderRef>,
+    /// Byte range of the whole extended headers container, when the message has one.
+    pub extended_headers_span: Option<Range<usize>>,
+    /// Byte range of the root element's start tag, `<` to `>` (empty for a Draft 1 GET).
+    pub root_start_tag: Range<usize>,
+    /// Byte range of the root element's end tag; empty at `root_start_tag.end` when the root is
+    /// an empty-element tag (`<X .../>`), or for a Draft 1 GET.
+    pub root_end_tag: Range<usize>,
+    /// True when the root element is written `<X .../>`.
+    pub root_self_closing: bool,
+    /// The namespace prefix of the root element's name (`taxii_11` of `taxii_11:Poll_Request`),
+    /// `None` when it uses the default namespace.
+    pub root_prefix: Option<String>,
+    /// The child elements of the root, in document order.
+    pub root_children: Vec<ChildRef>,
 }
 
 impl Envelope {

@@ -4,11 +4,14 @@
 //! - [`detect`]: which dialect a request or response speaks, from its HTTP context and body;
 //! - [`scan`]: the envelope scan of one message body;
 //! - [`envelope`]: the dialect-neutral result;
+//! - [`edit`]: the operator's message rewriting rules (feed renaming, header rules, push
+//!   messages, poll windows) and content digests;
 //! - [`rewrite`]: what a partner sees of a discovery, feed information or subscription response;
 //! - [`writer`]: the status and error messages the gateway sends, with the binding's headers.
 
 pub mod detect;
 pub mod dialect;
+pub mod edit;
 pub mod envelope;
 pub mod error;
 pub mod limits;
@@ -21,7 +24,11 @@ pub mod writer;
 
 pub use detect::{scan_message, HttpContext};
 pub use dialect::{Dialect, Transport};
-pub use envelope::{Envelope, FeedRecord, Field, MessageKind, ServiceRef};
+pub use edit::{
+    content_digests, edit_draft1_query, edit_message, EditError, Edited, Rules, StripHeaders,
+    Window,
+};
+pub use envelope::{ChildRef, Envelope, FeedRecord, Field, HeaderRef, MessageKind, ServiceRef};
 pub use error::{Reject, RejectKind};
 pub use limits::ScanLimits;
 pub use rewrite::{rewrite_response, Outcome, RewriteError, RewritePlan, Rewritten};

@@ -9,7 +9,7 @@ use quick_xml::name::ResolveResult;
 use quick_xml::{NsReader, XmlVersion};
 
 use super::dialect::{Dialect, NS_XML, NS_XMLDSIG, NS_XSI};
-use super::envelope::{Envelope, FeedRecord, Field, MessageKind, ServiceRef};
+use super::envelope::{ChildRef, Envelope, FeedRecord, Field, HeaderRef, MessageKind, ServiceRef};
 use super::error::{Reject, RejectKind};
 use super::limits::ScanLimits;
 use super::schema::{self, Body, Capture, Check, Node, Ns, Role, MAX_CHILD_SLOTS};
@@ -74,6 +74,8 @@ struct Frame {
     /// Service records: the type (from the attribute or the element) and the address.
     service_type: Option<String>,
     service_address: Option<Field>,
+    /// 1.x `Extended_Header`: its `@name`.
+    header_name: Option<String>,
 }
 
 struct Scanner<'a> {
@@ -117,6 +119,10 @@ struct EnvMark {
     services: usize,
     feed_records: usize,
     content_block_spans: usize,
+    extended_headers: usize,
+    root_children: usize,
+    extended_headers_span: Option<Range<usize>>,
+    root_end_tag: Range<usize>,
     action: Option<Field>,
     status_type: Option<Field>,
     begin_timestamp: Option<Field>,
@@ -136,6 +142,10 @@ impl EnvMark {
             services: e.services.len(),
             feed_records: e.feed_records.len(),
             content_block_spans: e.content_block_spans.len(),
+            extended_headers: e.extended_headers.len(),
+            root_children: e.root_children.len(),
+            extended_headers_span: e.extended_headers_span.clone(),
+            root_end_tag: e.root_end_tag.clone(),
             action: e.action.clone(),
             status_type: e.status_type.clone(),
             begin_timestamp: e.begin_timestamp.clone(),
@@ -154,6 +164,10 @@ impl EnvMark {
         e.services.truncate(self.services);
         e.feed_records.truncate(self.feed_records);
         e.content_block_spans.truncate(self.content_block_spans);
+        e.extended_headers.truncate(self.extended_headers);
+        e.root_children.truncate(self.root_children);
+        e.extended_headers_span = self.extended_headers_span.clone();
+        e.root_end_tag = self.root_end_tag.clone();
         e.action = self.action.clone();
         e.status_type = self.status_type.clone();
         e.begin_timestamp = self.begin_timestamp.clone();
@@ -307,6 +321,10 @@ impl<'a> Scanner<'a> {
                     self.open(ns, &e, before, &reader)?;
                     let after = self.offset(&reader);
                     if self.frames.len() == 1 {
+                        if let Some(env) = self.env.as_mut() {
+                            env.root_start_tag = before..after;
+                            env.root_end_tag = after..after;
+                        }
                         if self.streaming {
                             self.root_tag =
                                 Some(self.input[local_before..self.local(&reader)].to_vec());
@@ -319,6 +337,9 @@ impl<'a> Scanner<'a> {
                         let end =
                             skip::skip_content(self.input, local_after, depth, &mut self.skip)
                                 .map_err(|r| self.fix(r))?;
+                        if self.frames.last().map(|f| f.node.role) == Some(Role::ExtendedHeaders) {
+                            self.draft1_headers(local_after, end);
+                        }
                         *reader.get_mut() = &self.input[end..];
                     }
                 }
@@ -326,6 +347,13 @@ impl<'a> Scanner<'a> {
                     let ns = ns?;
                     self.open(ns, &e, before, &reader)?;
                     let after = self.offset(&reader);
+                    if self.frames.len() == 1 {
+                        if let Some(env) = self.env.as_mut() {
+                            env.root_start_tag = before..after;
+                            env.root_end_tag = after..after;
+                            env.root_self_closing = true;
+                        }
+                    }
                     self.close(after)?;
                     if self.frames.len() <= 1 {
                         self.mark(after);
@@ -333,6 +361,11 @@ impl<'a> Scanner<'a> {
                 }
                 Event::End(_) => {
                     let after = self.offset(&reader);
+                    if self.frames.len() == 1 {
+                        if let Some(env) = self.env.as_mut() {
+                            env.root_end_tag = before..after;
+                        }
+                    }
                     self.close(after)?;
                     if self.frames.len() <= 1 {
                         self.mark(after);
@@ -479,7 +512,9 @@ impl<'a> Scanner<'a> {
                     )
                     .at(at)
                 })?;
-                self.env = Some(new_envelope(dialect, spec.kind, spec.root.name));
+                let mut env = new_envelope(dialect, spec.kind, spec.root.name);
+                env.root_prefix = qname.prefix().map(|p| p.into_inner().to_string());
+                self.env = Some(env);
                 &spec.root
             }
             (Some(parent), Some(env)) => {
@@ -553,13 +588,18 @@ impl<'a> Scanner<'a> {
                 _ => None,
             },
             service_address: None,
+            header_name: None,
         };
         self.attributes(node, e, at, reader, &mut frame)?;
         if let Some(env) = self.env.as_mut() {
             match node.role {
                 Role::ContentBlock => env.content_blocks += 1,
                 Role::Signature => env.signed = true,
-                Role::Plain | Role::Service(_) | Role::FeedRecord => {}
+                Role::Plain
+                | Role::Service(_)
+                | Role::FeedRecord
+                | Role::ExtendedHeaders
+                | Role::ExtendedHeader => {}
             }
         }
         self.frames.push(frame);
@@ -678,6 +718,9 @@ impl<'a> Scanner<'a> {
                 Capture::ServiceType => {
                     frame.service_type = Some(values::collapse(&field.value).to_string())
                 }
+                Capture::HeaderName => {
+                    frame.header_name = Some(values::collapse(&field.value).to_string())
+                }
                 capture => self.capture(capture, field, node.attrs[index].name, at)?,
             }
         }
@@ -703,6 +746,56 @@ impl<'a> Scanner<'a> {
             self.abs(p - base)..self.abs(p - base + bytes.len())
         } else {
             0..0
+        }
+    }
+
+    /// Draft 1 `extended-headers`: its content (`input[start..end]`, already checked by the
+    /// skipper) holds the headers as elements; records each top-level one by local name.
+    fn draft1_headers(&mut self, start: usize, end: usize) {
+        let Some(env) = self.env.as_mut() else {
+            return;
+        };
+        let slice = &self.input[start..end];
+        let mut reader = quick_xml::Reader::from_reader(slice);
+        let mut depth = 0usize;
+        let mut open: Option<(String, usize)> = None;
+        let base = (start + self.origin).saturating_sub(self.prefix_len);
+        loop {
+            let before = reader.buffer_position() as usize;
+            let event = match reader.read_event() {
+                Ok(Event::Eof) | Err(_) => break,
+                Ok(event) => event,
+            };
+            let after = reader.buffer_position() as usize;
+            let local = |e: &BytesStart<'_>| {
+                let local_name = e.local_name();
+                let name: &str = local_name.as_ref();
+                name.to_string()
+            };
+            match event {
+                Event::Start(e) => {
+                    if depth == 0 {
+                        open = Some((local(&e), before));
+                    }
+                    depth += 1;
+                }
+                Event::Empty(e) if depth == 0 => env.extended_headers.push(HeaderRef {
+                    name: local(&e),
+                    span: base + before..base + after,
+                }),
+                Event::End(_) => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        if let Some((name, from)) = open.take() {
+                            env.extended_headers.push(HeaderRef {
+                                name,
+                                span: base + from..base + after,
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
     }
 
@@ -770,6 +863,18 @@ impl<'a> Scanner<'a> {
             return Err(Reject::new(RejectKind::Malformed, "end tag without start tag").at(end));
         };
         let node = frame.node;
+        if self.frames.len() == 1 {
+            if let Some(env) = self.env.as_mut() {
+                env.root_children.push(ChildRef {
+                    name: node.name,
+                    span: frame.start..end,
+                    text: match node.body {
+                        Body::Text(_) => frame.text_span.clone(),
+                        _ => None,
+                    },
+                });
+            }
+        }
         if let Body::Elements(children) = node.body {
             for (i, c) in children.iter().enumerate() {
                 if frame.counts[i] < c.min {
@@ -836,6 +941,11 @@ impl<'a> Scanner<'a> {
                     });
                 }
             }
+            Role::ExtendedHeader => env.extended_headers.push(HeaderRef {
+                name: frame.header_name.unwrap_or_default(),
+                span: frame.start..end,
+            }),
+            Role::ExtendedHeaders => env.extended_headers_span = Some(frame.start..end),
             Role::Plain | Role::Signature => {}
         }
         if self.frames.is_empty() {
@@ -993,8 +1103,8 @@ impl<'a> Scanner<'a> {
                     return Err(invalid("is not a non-negative integer"));
                 }
             }
-            // Handled by the caller, which knows the service record.
-            Capture::ServiceType | Capture::ServiceAddress => {}
+            // Handled by the caller, which knows the service record or header.
+            Capture::ServiceType | Capture::ServiceAddress | Capture::HeaderName => {}
         }
         Ok(())
     }
@@ -1037,6 +1147,17 @@ impl StreamScanner {
     /// Bytes from the start of the message that are completely read and valid so far.
     pub fn verified(&self) -> usize {
         self.origin
+    }
+
+    /// The byte ranges (from the start of the message) of the content blocks read completely
+    /// so far, in document order: 1.x `Content_Block` elements, Draft 1 STIX documents. Each
+    /// ends at or before [`StreamScanner::verified`], so a caller can digest a block as soon
+    /// as its bytes are released.
+    pub fn content_block_spans(&self) -> &[Range<usize>] {
+        match &self.resume {
+            Some((env, _)) => &env.content_block_spans,
+            None => &[],
+        }
     }
 
     /// Takes the next piece of the message.
@@ -1213,5 +1334,12 @@ pub(crate) fn new_envelope(dialect: Dialect, kind: MessageKind, message: &'stati
         content_block_spans: Vec::new(),
         signed: false,
         query_extended_headers: Vec::new(),
+        extended_headers: Vec::new(),
+        extended_headers_span: None,
+        root_start_tag: 0..0,
+        root_end_tag: 0..0,
+        root_self_closing: false,
+        root_prefix: None,
+        root_children: Vec::new(),
     }
 }

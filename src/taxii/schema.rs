@@ -63,6 +63,8 @@ pub(crate) enum Capture {
     Boolean,
     /// Decimal digits (xs:nonNegativeInteger / positiveInteger).
     Integer,
+    /// The `@name` of a 1.x `Extended_Header` (xs:anyURI), kept with the header's span.
+    HeaderName,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +88,11 @@ pub(crate) enum Role {
     /// A feed or collection record of a Feed/Collection Information response (Draft 1 `feed`,
     /// 1.0 `Feed`, 1.1 `Collection`); its name attribute captures as [`Capture::Feed`].
     FeedRecord,
+    /// The extended headers container (Draft 1 `extended-headers`, 1.x `Extended_Headers`).
+    /// In Draft 1 it is payload: its child elements are the headers, named by local name.
+    ExtendedHeaders,
+    /// A 1.x `Extended_Header` (payload, named by its `@name`).
+    ExtendedHeader,
 }
 
 #[derive(Debug)]
@@ -254,7 +261,13 @@ mod draft1 {
         optional("in-response-to", Capture::InResponseTo),
     ];
     /// `<extended-headers>`: any elements, `processContents="skip"`.
-    pub static EXTENDED_HEADERS: Node = payload("extended-headers", &[]);
+    pub static EXTENDED_HEADERS: Node = Node {
+        name: "extended-headers",
+        ns: Ns::Taxii,
+        attrs: &[],
+        body: Body::Payload,
+        role: Role::ExtendedHeaders,
+    };
     pub static FEED_NAME: Node = text("feed-name", Capture::Feed);
     pub static ACTION: Node = text("action", Capture::Action(ACTIONS));
     pub static SUBSCRIPTION_ID: Node = text("subscription-id", Capture::SubscriptionId);
@@ -496,9 +509,20 @@ mod draft1 {
 mod common {
     use super::*;
 
-    pub static EXTENDED_HEADER: Node = payload("Extended_Header", &[req("name", Capture::Ignore)]);
-    pub static EXTENDED_HEADERS: Node =
-        elements("Extended_Headers", &[], &[some(&EXTENDED_HEADER)]);
+    pub static EXTENDED_HEADER: Node = Node {
+        name: "Extended_Header",
+        ns: Ns::Taxii,
+        attrs: &[req("name", Capture::HeaderName)],
+        body: Body::Payload,
+        role: Role::ExtendedHeader,
+    };
+    pub static EXTENDED_HEADERS: Node = Node {
+        name: "Extended_Headers",
+        ns: Ns::Taxii,
+        attrs: &[],
+        body: Body::Elements(&[some(&EXTENDED_HEADER)]),
+        role: Role::ExtendedHeaders,
+    };
     pub static PROTOCOL_BINDING: Node = text("Protocol_Binding", Capture::Ignore);
     pub static MESSAGE_BINDING: Node = text("Message_Binding", Capture::Ignore);
     pub static SERVICE_ADDRESS: Node = text("Address", Capture::ServiceAddress);

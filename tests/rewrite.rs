@@ -843,3 +843,115 @@ fn opentaxii_captures() {
         "{total:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Feed record aliases (issue 6): one upstream record shown under several public names
+// ---------------------------------------------------------------------------------------------
+
+const V10_FEEDS_FOR_ALIASES: &str = r#"<Feed_Information_Response xmlns="http://taxii.mitre.org/messages/taxii_xml_binding-1" message_id="2" in_response_to="1">
+  <Feed feed_name="feed-a">
+    <Description>A</Description>
+    <Content_Binding>urn:stix</Content_Binding>
+    <Polling_Service>
+      <Protocol_Binding>urn:taxii.mitre.org:protocol:http:1.0</Protocol_Binding>
+      <Address>http://up.example/poll</Address>
+      <Message_Binding>urn:taxii.mitre.org:message:xml:1.0</Message_Binding>
+    </Polling_Service>
+    <Subscription_Service>
+      <Protocol_Binding>urn:taxii.mitre.org:protocol:http:1.0</Protocol_Binding>
+      <Address>http://up.example/unmapped/manage</Address>
+      <Message_Binding>urn:taxii.mitre.org:message:xml:1.0</Message_Binding>
+    </Subscription_Service>
+  </Feed>
+  <Feed feed_name="feed-b">
+    <Description>B</Description>
+    <Content_Binding>urn:stix</Content_Binding>
+    <Polling_Service>
+      <Protocol_Binding>urn:taxii.mitre.org:protocol:http:1.0</Protocol_Binding>
+      <Address>http://up.example/poll</Address>
+      <Message_Binding>urn:taxii.mitre.org:message:xml:1.0</Message_Binding>
+    </Polling_Service>
+  </Feed>
+</Feed_Information_Response>"#;
+
+/// `feed-a` as itself, as `community-a` and as `a"&<`; `feed-b` only as `public-b`.
+fn aliases(name: &str) -> Vec<String> {
+    match name {
+        "feed-a" => vec!["feed-a".into(), "community-a".into(), "a\"&<".into()],
+        "feed-b" => vec!["public-b".into()],
+        other => vec![other.to_string()],
+    }
+}
+
+#[test]
+fn feed_records_are_copied_under_their_aliases() {
+    let plan = RewritePlan::new(&to_gateway).feed_aliases(&aliases);
+    let (r, out, after) = rewrite(V10_FEEDS_FOR_ALIASES, &plan);
+    let record_a = |name: &str| {
+        format!(
+            r#"<Feed feed_name="{name}">
+    <Description>A</Description>
+    <Content_Binding>urn:stix</Content_Binding>
+    <Polling_Service>
+      <Protocol_Binding>urn:taxii.mitre.org:protocol:http:1.0</Protocol_Binding>
+      <Address>https://gw.example:9443/poll</Address>
+      <Message_Binding>urn:taxii.mitre.org:message:xml:1.0</Message_Binding>
+    </Polling_Service>
+  </Feed>"#
+        )
+    };
+    let want = format!(
+        r#"<Feed_Information_Response xmlns="http://taxii.mitre.org/messages/taxii_xml_binding-1" message_id="2" in_response_to="1">
+  {}
+  {}
+  {}
+  <Feed feed_name="public-b">
+    <Description>B</Description>
+    <Content_Binding>urn:stix</Content_Binding>
+    <Polling_Service>
+      <Protocol_Binding>urn:taxii.mitre.org:protocol:http:1.0</Protocol_Binding>
+      <Address>https://gw.example:9443/poll</Address>
+      <Message_Binding>urn:taxii.mitre.org:message:xml:1.0</Message_Binding>
+    </Polling_Service>
+  </Feed>
+</Feed_Information_Response>"#,
+        record_a("feed-a"),
+        record_a("community-a"),
+        record_a("a&quot;&amp;&lt;"),
+    );
+    assert_eq!(out, want);
+    assert_eq!(
+        feed_names(&after),
+        ["feed-a", "community-a", "a\"&<", "public-b"]
+    );
+    assert_eq!(r.feeds_aliased, 3);
+    // The subscription service of feed-a is dropped once (counted for the record, not per copy).
+    assert_eq!(counts(&r), [0, 1, 1, 2]);
+
+    // Aliases are kept only with a grant: feed-a under community-a alone.
+    let keep = |n: &str| n == "community-a";
+    let plan = RewritePlan::new(&to_gateway)
+        .feed_aliases(&aliases)
+        .keep_feeds(&keep);
+    let (r, out, after) = rewrite(V10_FEEDS_FOR_ALIASES, &plan);
+    assert_eq!(feed_names(&after), ["community-a"]);
+    assert_eq!(
+        out,
+        format!(
+            "<Feed_Information_Response xmlns=\"http://taxii.mitre.org/messages/taxii_xml_binding-1\" message_id=\"2\" in_response_to=\"1\">\n  {}\n</Feed_Information_Response>",
+            record_a("community-a")
+        )
+    );
+    assert_eq!((r.feeds_dropped, r.feeds_aliased), (1, 1));
+}
+
+#[test]
+fn aliases_default_to_the_name_itself() {
+    let same = |n: &str| vec![n.to_string()];
+    let a = RewritePlan::new(&to_gateway).feed_aliases(&same);
+    let b = RewritePlan::new(&to_gateway);
+    let (ra, out_a, _) = rewrite(V10_FEEDS_FOR_ALIASES, &a);
+    let (rb, out_b, _) = rewrite(V10_FEEDS_FOR_ALIASES, &b);
+    assert_eq!(out_a, out_b);
+    assert_eq!(ra, rb);
+}

@@ -42,6 +42,14 @@ pub struct RewritePlan<'a> {
     /// record is then dropped. The result is written XML-escaped; a result that is empty or
     /// holds control characters counts as `None`.
     pub map_address: &'a dyn Fn(&str) -> Option<String>,
+    /// The public names under which a Feed/Collection Information record is shown, given its
+    /// name as sent; `None` (the default) shows each record under its own name. Each alias is
+    /// kept when [`RewritePlan::keep_feed`] holds for it; for each kept alias other than the
+    /// record's own name, a copy of the whole record (its service records dropped and mapped
+    /// like the original's) is inserted right after it with the name replaced. When the
+    /// record's own name is not among the kept aliases, the copies take its place. An alias
+    /// that is empty or holds characters XML cannot carry is left out.
+    pub feed_aliases: Option<&'a dyn Fn(&str) -> Vec<String>>,
 }
 
 fn keep_every_service(_: &ServiceRef) -> bool {
@@ -59,7 +67,13 @@ impl<'a> RewritePlan<'a> {
             keep_service: &keep_every_service,
             keep_feed: &keep_every_feed,
             map_address,
+            feed_aliases: None,
         }
+    }
+
+    pub fn feed_aliases(mut self, feed_aliases: &'a dyn Fn(&str) -> Vec<String>) -> Self {
+        self.feed_aliases = Some(feed_aliases);
+        self
     }
 
     pub fn keep_services(mut self, keep_service: &'a dyn Fn(&ServiceRef) -> bool) -> Self {
@@ -99,6 +113,8 @@ pub struct Rewritten {
     pub unmapped_addresses: usize,
     /// Addresses rewritten (an address the mapper leaves as it was is not counted).
     pub addresses_rewritten: usize,
+    /// Copies of feed/collection records inserted under an alias ([`RewritePlan::feed_aliases`]).
+    pub feeds_aliased: usize,
 }
 
 impl Rewritten {
@@ -165,6 +181,7 @@ pub fn rewrite_response(
         services_dropped: 0,
         unmapped_addresses: 0,
         addresses_rewritten: 0,
+        feeds_aliased: 0,
     };
     if !matches!(
         envelope.kind,
@@ -185,9 +202,41 @@ pub fn rewrite_response(
         }
     }
 
-    let mut keep_feed: Vec<bool> = feeds
+    // Per feed: whether its own record stays, and the aliases it is copied under.
+    let mut keep_own = Vec::with_capacity(feeds.len());
+    let mut copies: Vec<Vec<String>> = Vec::with_capacity(feeds.len());
+    for f in feeds {
+        let name = &f.name.value;
+        match plan.feed_aliases {
+            None => {
+                keep_own.push((plan.keep_feed)(name));
+                copies.push(Vec::new());
+            }
+            Some(aliases) => {
+                let mut own = false;
+                let mut extra: Vec<String> = Vec::new();
+                for alias in aliases(name) {
+                    if !(plan.keep_feed)(&alias) {
+                        continue;
+                    }
+                    if alias == *name {
+                        own = true;
+                    } else if !alias.is_empty()
+                        && alias.chars().all(|c| !c.is_control() && is_xml_char(c))
+                        && !extra.contains(&alias)
+                    {
+                        extra.push(alias);
+                    }
+                }
+                keep_own.push(own);
+                copies.push(extra);
+            }
+        }
+    }
+    let mut keep_feed: Vec<bool> = keep_own
         .iter()
-        .map(|f| (plan.keep_feed)(&f.name.value))
+        .zip(&copies)
+        .map(|(own, extra)| *own || !extra.is_empty())
         .collect();
     // Per feed: its Polling_Service records, and how many of them are dropped (the 1.0 rule).
     let mut polling = vec![(0u32, 0u32); feeds.len()];
@@ -223,6 +272,8 @@ pub fn rewrite_response(
     }
 
     let mut edits = Vec::new();
+    // Service edits inside records that are copied, per feed (offsets in the body).
+    let mut inner: Vec<Vec<Edit>> = (0..feeds.len()).map(|_| Vec::new()).collect();
     for (f, keep) in feeds.iter().zip(&keep_feed) {
         if !keep {
             out.feeds_dropped += 1;
@@ -236,11 +287,15 @@ pub fn rewrite_response(
         if owner.is_some_and(|i| !keep_feed[i]) {
             continue;
         }
+        let target = match owner {
+            Some(i) if !copies[i].is_empty() => &mut inner[i],
+            _ => &mut edits,
+        };
         match decision {
             Decision::Keep => {}
             Decision::Rewrite(text) => {
                 out.addresses_rewritten += 1;
-                edits.push(Edit {
+                target.push(Edit {
                     range: s.address.span.clone(),
                     text: Some(text),
                 });
@@ -248,12 +303,59 @@ pub fn rewrite_response(
             Decision::Drop { unmapped } => {
                 out.services_dropped += 1;
                 out.unmapped_addresses += usize::from(unmapped);
-                edits.push(Edit {
+                target.push(Edit {
                     range: s.span.clone(),
                     text: None,
                 });
             }
         }
+    }
+    // Records shown under aliases: the record, edited, then a copy per alias.
+    for (i, f) in feeds.iter().enumerate() {
+        if !keep_feed[i] || copies[i].is_empty() {
+            continue;
+        }
+        check_span(body, &f.name.span, "feed name")?;
+        let base = f.span.start;
+        let relative = |e: &Edit| Edit {
+            range: e.range.start - base..e.range.end - base,
+            text: e.text.clone(),
+        };
+        let mut own: Vec<Edit> = inner[i].iter().map(relative).collect();
+        own.sort_unstable_by_key(|e| e.range.start);
+        let record = &body[f.span.clone()];
+        let mut space = base;
+        while space > 0 && matches!(body[space - 1], b' ' | b'\t' | b'\n' | b'\r') {
+            space -= 1;
+        }
+        let space = &body[space..base];
+        let mut text: Vec<u8> = Vec::new();
+        if keep_own[i] {
+            text.extend(splice(record, &own)?);
+        }
+        for alias in &copies[i] {
+            let mut with_name: Vec<Edit> = own
+                .iter()
+                .map(|e| Edit {
+                    range: e.range.clone(),
+                    text: e.text.clone(),
+                })
+                .collect();
+            with_name.push(Edit {
+                range: f.name.span.start - base..f.name.span.end - base,
+                text: Some(escape_attribute(alias)),
+            });
+            with_name.sort_unstable_by_key(|e| e.range.start);
+            if !text.is_empty() {
+                text.extend_from_slice(space);
+            }
+            text.extend(splice(record, &with_name)?);
+            out.feeds_aliased += 1;
+        }
+        edits.push(Edit {
+            range: f.span.clone(),
+            text: Some(String::from_utf8_lossy(&text).into_owned()),
+        });
     }
     if edits.is_empty() {
         return Ok(out);
@@ -313,6 +415,25 @@ fn escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An attribute value for `s` in either quote.
+fn escape_attribute(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
             c => out.push(c),
         }
     }

@@ -20,7 +20,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use taxii_gateway::taxii::{rewrite_response, scan_body, Outcome, RewritePlan, ScanLimits};
+use taxii_gateway::taxii::{
+    edit_message, rewrite_response, scan_body, Outcome, RewritePlan, Rules, ScanLimits,
+};
 
 const UPSTREAM: &str = "http://upstream.internal:9000";
 const GATEWAY: &str = "https://gw.example:9443";
@@ -131,5 +133,71 @@ fn rewrite(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, rewrite);
+/// A 1.1 Poll_Response of about `target` bytes: STIX content blocks of ~4 KB.
+fn poll_response(target: usize) -> Vec<u8> {
+    let mut s = String::with_capacity(target + 8192);
+    s.push_str(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<taxii_11:Poll_Response \
+         xmlns:taxii_11=\"http://taxii.mitre.org/messages/taxii_xml_binding-1.1\" \
+         message_id=\"urn:uuid:0a9b8c7d-1111-4222-8333-944455556668\" \
+         in_response_to=\"urn:uuid:6f1f3c1e-0d3a-4c55-8a4e-1a2b3c4d5e71\" collection_name=\"feed-a\">\n  \
+         <taxii_11:Inclusive_End_Timestamp>2026-12-04T10:00:00Z</taxii_11:Inclusive_End_Timestamp>\n",
+    );
+    let mut i = 0;
+    while s.len() < target {
+        let _ = write!(
+            s,
+            "  <taxii_11:Content_Block>\n    \
+             <taxii_11:Content_Binding binding_id=\"urn:stix.mitre.org:xml:1.1.1\"/>\n    \
+             <taxii_11:Content><stix:STIX_Package xmlns:stix=\"http://stix.mitre.org/stix-1\" id=\"p-{i}\">"
+        );
+        for j in 0..40 {
+            let _ = write!(
+                s,
+                "<stix:Indicator id=\"i-{i}-{j}\"><stix:Title>Indicator {j} of package {i}</stix:Title></stix:Indicator>"
+            );
+        }
+        s.push_str("</stix:STIX_Package></taxii_11:Content>\n  </taxii_11:Content_Block>\n");
+        i += 1;
+    }
+    s.push_str("</taxii_11:Poll_Response>\n");
+    s.into_bytes()
+}
+
+fn rename(name: &str) -> Option<String> {
+    (name == "feed-a").then(|| "community-a".to_string())
+}
+
+/// Issue 6: the message edits on a 10 MB poll response (the collection renamed to its public
+/// name, a header added): the splice alone, from the envelope.
+fn edit(c: &mut Criterion) {
+    let limits = ScanLimits::default();
+    let body = poll_response(10_000_000);
+    let headers = [("urn:example:partner".to_string(), "alpha".to_string())];
+    let rules = Rules {
+        rename_feed: Some(&rename),
+        add_headers: &headers,
+        ..Rules::default()
+    };
+    let env = scan_body(&body, &limits).expect("the generated message scans");
+    let r = edit_message(&body, &env, &rules).expect("spans fit");
+    let Outcome::Rewritten(out) = &r.outcome else {
+        panic!("not edited: {r:?}")
+    };
+    let after = scan_body(out, &limits).expect("the edit scans");
+    assert_eq!(after.feeds[0].value, "community-a");
+    assert_eq!(after.content_blocks, env.content_blocks);
+
+    let mut g = c.benchmark_group("poll_response_1.1_10MB");
+    g.throughput(Throughput::BytesDecimal(body.len() as u64))
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    g.bench_function("edit_message", |b| {
+        b.iter(|| edit_message(black_box(&body), &env, &rules).expect("edits"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, rewrite, edit);
 criterion_main!(benches);

@@ -105,10 +105,21 @@ fn build() -> Result<Metrics, prometheus::Error> {
     Ok(m)
 }
 
-/// The process's metrics; `None` only if the registry could not be built (never with these
-/// static names), in which case nothing is counted.
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Starts counting: called when the configuration has an admin listener to expose the counts
+/// (without one nobody could read them, and nothing is counted).
+pub fn enable() {
+    ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The process's metrics; `None` while counting is not enabled ([`enable`]), or if the
+/// registry could not be built (never with these static names).
 pub fn global() -> Option<&'static Metrics> {
     static METRICS: OnceLock<Option<Metrics>> = OnceLock::new();
+    if !ENABLED.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     METRICS.get_or_init(|| build().ok()).as_ref()
 }
 

@@ -34,6 +34,9 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Built, String> {
     let listeners = config.listeners.clone();
     let admin = config.admin;
     let mut readiness = None;
+    if admin.is_some() {
+        crate::metrics::enable();
+    }
     let mut audit_log = None;
     match mode {
         Mode::Gateway => {

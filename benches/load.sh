@@ -9,7 +9,11 @@
 #   direct       the embedded sample upstream (`taxii-gateway sample-upstream`), no proxy
 #   passthrough  a plain Pingora proxy, same binary and routes (`taxii-gateway run --passthrough`)
 #   nginx        nginx as a plain reverse proxy (keepalive to the upstream, access log off)
-#   gateway      `taxii-gateway run`: request scan, response scan, re-framing
+#   gateway      `taxii-gateway run`: request scan, response scan, re-framing (no admin
+#                listener, so no metrics; no audit log)
+#   gateway-ops  the same with the operations on: metrics counted for an admin listener (and
+#                its upstream probe), one hash-chained audit record per exchange to a file
+#                (queue `block`: no record dropped); its ratio to `gateway` is their cost
 # Two answers are measured: `poll-1k` (no content block matches: a ~0.6 KB Poll_Response) and
 # `poll-1k+block` (one STIX block: a ~6.6 KB Poll_Response). Each target is warmed up, then
 # loaded for DURATION seconds; ratios are to the passthrough. `CPU us/req` is the CPU time of the
@@ -46,7 +50,7 @@ PROXY_THREADS=${PROXY_THREADS:-1}
 ROUNDS=${ROUNDS:-1}
 SCENARIOS=${SCENARIOS:-"poll-1k poll-1k+block"}
 BIG_BYTES=${BIG_BYTES:-1000000000}
-TARGETS="direct passthrough nginx gateway"
+TARGETS=${TARGETS:-"direct passthrough nginx gateway gateway-ops"}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -146,6 +150,8 @@ GW_PORT=$(free_port)
 NGX_PORT=$(free_port)
 ORIGIN_PORT=$(free_port)
 BIG_GW_PORT=$(free_port)
+OPS_PORT=$(free_port)
+ADMIN_PORT=$(free_port)
 
 # One gateway configuration, used by the passthrough (which ignores the limits) and the gateway.
 # The XML limits are raised for part 2 only in effect: a 1 GB answer is above the 64 MiB
@@ -258,11 +264,22 @@ start() { # NAME PORT CMD...
 write_config "$GW_PORT" "$TMP/gateway.toml"
 write_config "$PT_PORT" "$TMP/passthrough.toml"
 write_config "$BIG_GW_PORT" "$TMP/gateway-big.toml"
+write_config "$OPS_PORT" "$TMP/gateway-ops.toml"
+cat >> "$TMP/gateway-ops.toml" <<EOF
+
+[admin]
+address = "127.0.0.1:$ADMIN_PORT"
+
+[audit]
+file = "$TMP/audit.jsonl"
+when_full = "block"
+EOF
 "$BIN" check --config "$TMP/gateway.toml" >/dev/null || die "the benchmark configuration does not load"
 
 start upstream "$UP_PORT" "$BIN" sample-upstream --listen "127.0.0.1:$UP_PORT" --advertise "http://127.0.0.1:$UP_PORT"
 start passthrough "$PT_PORT" "$BIN" run --config "$TMP/passthrough.toml" --passthrough
 start gateway "$GW_PORT" "$BIN" run --config "$TMP/gateway.toml"
+start gateway-ops "$OPS_PORT" "$BIN" run --config "$TMP/gateway-ops.toml"
 start nginx "$NGX_PORT" "$NGINX" -p "$TMP" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf"
 
 url_of() {
@@ -271,6 +288,7 @@ url_of() {
         passthrough) echo "http://127.0.0.1:$PT_PORT" ;;
         nginx) echo "http://127.0.0.1:$NGX_PORT" ;;
         gateway) echo "http://127.0.0.1:$GW_PORT" ;;
+        gateway-ops) echo "http://127.0.0.1:$OPS_PORT" ;;
         gateway-big) echo "http://127.0.0.1:$BIG_GW_PORT" ;;
         origin) echo "http://127.0.0.1:$ORIGIN_PORT" ;;
     esac
@@ -373,6 +391,7 @@ serving_pids() {
         direct) echo "$PID_upstream" ;;
         passthrough) echo "$PID_passthrough" ;;
         gateway) echo "$PID_gateway" ;;
+        gateway-ops) echo "$PID_gateway_ops" ;;
         nginx) pgrep -P "$(cat "$TMP/nginx.pid")" | tr '\n' ' ' ;;
     esac
 }
@@ -439,6 +458,17 @@ for sc in $SCENARIOS; do
             printf '%-12s %10s %10s %10s %14s %12s %14s %7s\n' "$t" "$rps" "$(us "$p50")" "$(us "$p99")" \
                 "$(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.2f", a / b }')" "$cpu" \
                 "$(awk -v a="$cpu" -v b="$base_cpu" 'BEGIN { printf "%.2f", a / b }')" "$errs"
+        done
+        # What a feature costs: its target against the plain gateway, in the same run.
+        gw=$(awk '$1 == "gateway" { print $2 }' "$TMP/$sc.results" | median)
+        gw_cpu=$(awk '$1 == "gateway" { print $7 }' "$TMP/$sc.results" | median)
+        for t in $TARGETS; do
+            case $t in gateway-*) ;; *) continue ;; esac
+            rps=$(awk -v t="$t" '$1 == t { print $2 }' "$TMP/$sc.results" | median)
+            cpu=$(awk -v t="$t" '$1 == t { print $7 }' "$TMP/$sc.results" | median)
+            printf '%s vs gateway: %s of its req/s, %s of its CPU per request\n' "$t" \
+                "$(awk -v a="$rps" -v b="$gw" 'BEGIN { printf "%.2f", a / b }')" \
+                "$(awk -v a="$cpu" -v b="$gw_cpu" 'BEGIN { printf "%.2f", a / b }')"
         done
     } >> "$REPORT"
 done
@@ -507,6 +537,12 @@ if [ "$BIG_BYTES" != 0 ]; then
         printf '%-24s %5s %8s %10s %10s %10s %10s\n' "$name" "$code" "$mbs" "$cpugb" "$(mib "$idle")" "$(mib "$peak")" "$(mib "$hwm")" >> "$REPORT"
     done
     rm -f "$TMP/poll-big.xml"
+fi
+
+if [ -f "$TMP/audit.jsonl" ]; then
+    records=$(wc -l < "$TMP/audit.jsonl")
+    "$BIN" audit verify "$TMP/audit.jsonl" >/dev/null || die "the audit log written under load does not verify"
+    echo "gateway-ops wrote $records audit records; audit verify: ok" >> "$REPORT"
 fi
 
 echo

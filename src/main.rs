@@ -358,7 +358,7 @@ fn run(path: &std::path::Path, passthrough: bool) -> ExitCode {
         taxii_gateway::server::Mode::Gateway
     };
     match taxii_gateway::server::build(config, mode) {
-        Ok(server) => server.run_forever(),
+        Ok(built) => built.run(),
         Err(e) => {
             eprintln!("taxii-gateway run: {e}");
             ExitCode::from(1)
@@ -404,7 +404,7 @@ fn demo(path: &std::path::Path) -> ExitCode {
          Ctrl-C stops it.",
         feeds = feeds.join(", ")
     );
-    server.run_forever()
+    server.run()
 }
 
 /// The longest secret `hash-secret` takes (a password or a token is far shorter).

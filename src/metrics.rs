@@ -22,6 +22,8 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     pub reloads: IntCounterVec,
     pub open_connections: IntGauge,
+    pub audit_dropped: IntCounter,
+    pub upstream_up: prometheus::IntGaugeVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -75,6 +77,17 @@ fn build() -> Result<Metrics, prometheus::Error> {
             &["result"],
         )?,
         open_connections: IntGauge::new("open_connections", "Exchanges in progress")?,
+        audit_dropped: IntCounter::new(
+            "audit_records_dropped_total",
+            "Audit records dropped because the queue was full (when_full = \"drop\")",
+        )?,
+        upstream_up: prometheus::IntGaugeVec::new(
+            Opts::new(
+                "upstream_up",
+                "1 when the upstream answered its last readiness probe, else 0",
+            ),
+            &["upstream"],
+        )?,
         registry,
     };
     m.registry.register(Box::new(m.requests.clone()))?;
@@ -87,13 +100,26 @@ fn build() -> Result<Metrics, prometheus::Error> {
     m.registry.register(Box::new(m.upstream_errors.clone()))?;
     m.registry.register(Box::new(m.reloads.clone()))?;
     m.registry.register(Box::new(m.open_connections.clone()))?;
+    m.registry.register(Box::new(m.audit_dropped.clone()))?;
+    m.registry.register(Box::new(m.upstream_up.clone()))?;
     Ok(m)
 }
 
-/// The process's metrics; `None` only if the registry could not be built (never with these
-/// static names), in which case nothing is counted.
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Starts counting: called when the configuration has an admin listener to expose the counts
+/// (without one nobody could read them, and nothing is counted).
+pub fn enable() {
+    ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The process's metrics; `None` while counting is not enabled ([`enable`]), or if the
+/// registry could not be built (never with these static names).
 pub fn global() -> Option<&'static Metrics> {
     static METRICS: OnceLock<Option<Metrics>> = OnceLock::new();
+    if !ENABLED.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     METRICS.get_or_init(|| build().ok()).as_ref()
 }
 
@@ -134,8 +160,11 @@ impl Metrics {
     }
 }
 
-/// The admin endpoints as a Pingora HTTP app.
-pub struct AdminApp;
+/// The admin endpoints as a Pingora HTTP app. `readiness`: the upstream probes' results
+/// (`None`: no probing, as in passthrough mode; ready once serving).
+pub struct AdminApp {
+    pub readiness: Option<std::sync::Arc<crate::proxy::probe::Readiness>>,
+}
 
 #[async_trait::async_trait]
 impl pingora::apps::http_app::ServeHttp for AdminApp {
@@ -150,9 +179,16 @@ impl pingora::apps::http_app::ServeHttp for AdminApp {
                     None => (500, "text/plain", b"metrics unavailable\n".to_vec()),
                 },
                 "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
-                // The configuration snapshot is loaded before any listener accepts; upstream
-                // probing is not implemented yet, so ready means "serving with a valid snapshot".
-                "/readyz" => (200, "text/plain", b"ready\n".to_vec()),
+                // The configuration snapshot is loaded before any listener accepts, so ready
+                // means: every upstream answered its last probe.
+                "/readyz" => match self.readiness.as_ref().map(|r| r.check()) {
+                    None | Some(Ok(())) => (200, "text/plain", b"ready\n".to_vec()),
+                    Some(Err(why)) => (
+                        503,
+                        "text/plain",
+                        format!("not ready\n{why}\n").into_bytes(),
+                    ),
+                },
                 _ => (404, "text/plain", b"not found\n".to_vec()),
             };
         http::Response::builder()

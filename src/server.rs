@@ -13,7 +13,7 @@ use crate::proxy::Gateway;
 use pingora::services::listening::Service;
 
 /// A Pingora server with the gateway's services, ready to run.
-pub fn build(config: GatewayConfig, mode: Mode) -> Result<Server, String> {
+pub fn build(config: GatewayConfig, mode: Mode) -> Result<Built, String> {
     let reload_from = (mode == Mode::Gateway).then(|| config.source.clone());
     pingora::tls::install_default_crypto_provider();
     let conf = ServerConf {
@@ -33,6 +33,11 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Server, String> {
     server.bootstrap();
     let listeners = config.listeners.clone();
     let admin = config.admin;
+    let mut readiness = None;
+    if admin.is_some() {
+        crate::metrics::enable();
+    }
+    let mut audit_log = None;
     match mode {
         Mode::Gateway => {
             let shared = Arc::new(ArcSwap::from_pointee(config));
@@ -47,7 +52,27 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Server, String> {
                     .map_err(|e| format!("audit file {}: {e}", a.file.display()))?,
                 ),
             };
+            audit_log = audit.clone();
             let gateway = Gateway::new(shared, audit)?;
+            if let Some(audit) = &audit_log {
+                server.add_service(pingora::services::background::background_service(
+                    "audit-reopen",
+                    AuditReopener {
+                        audit: audit.clone(),
+                    },
+                ));
+            }
+            if admin.is_some() {
+                let ready = Arc::new(crate::proxy::probe::Readiness::default());
+                readiness = Some(ready.clone());
+                server.add_service(pingora::services::background::background_service(
+                    "upstream-probe",
+                    crate::proxy::probe::Prober {
+                        gateway: gateway.clone(),
+                        readiness: ready,
+                    },
+                ));
+            }
             if let Some(path) = reload_from {
                 server.add_service(pingora::services::background::background_service(
                     "reload",
@@ -79,12 +104,35 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Server, String> {
     if let Some(admin) = admin {
         let mut service = Service::new(
             "admin".to_string(),
-            pingora::apps::http_app::HttpServer::new_app(crate::metrics::AdminApp),
+            pingora::apps::http_app::HttpServer::new_app(crate::metrics::AdminApp { readiness }),
         );
         service.add_tcp(&admin.to_string());
         server.add_service(service);
     }
-    Ok(server)
+    Ok(Built {
+        server,
+        audit: audit_log,
+    })
+}
+
+/// A built server and what must be done after it stops.
+pub struct Built {
+    pub server: Server,
+    audit: Option<Arc<crate::audit::writer::AuditLog>>,
+}
+
+impl Built {
+    /// Runs until SIGTERM (graceful: exchanges in flight finish) or SIGINT, then writes out and
+    /// flushes every queued audit record before the process exits.
+    pub fn run(self) -> ! {
+        self.server.run(pingora::server::RunArgs::default());
+        if let Some(audit) = &self.audit {
+            if !audit.flush(std::time::Duration::from_secs(10)) {
+                log::error!("audit log: the writer did not finish within 10 s");
+            }
+        }
+        std::process::exit(0)
+    }
 }
 
 /// What `run` serves.
@@ -137,7 +185,7 @@ fn add_listeners<A>(
 
 /// `demo`: the gateway from `config` plus the embedded sample upstream on the address of the
 /// config's upstream named `sample`, advertising the gateway's public URL.
-pub fn build_demo(config: GatewayConfig) -> Result<(Server, String, Vec<&'static str>), String> {
+pub fn build_demo(config: GatewayConfig) -> Result<(Built, String, Vec<&'static str>), String> {
     let upstream = config
         .upstreams
         .iter()
@@ -157,9 +205,11 @@ pub fn build_demo(config: GatewayConfig) -> Result<(Server, String, Vec<&'static
         .ok_or("no listener")?;
     let sample = crate::demo::upstream::SampleUpstream::new(&public);
     let feeds = sample.feed_names();
-    let mut server = build(config, Mode::Gateway)?;
-    server.add_service(crate::demo::service::service(&listen, sample));
-    Ok((server, public, feeds))
+    let mut built = build(config, Mode::Gateway)?;
+    built
+        .server
+        .add_service(crate::demo::service::service(&listen, sample));
+    Ok((built, public, feeds))
 }
 
 /// `sample-upstream`: the sample upstream alone (tests, load benchmark).
@@ -254,6 +304,30 @@ fn escape_dn_value(v: &str) -> String {
     out
 }
 
+/// SIGUSR1: reopen the audit file (after logrotate moved it away); the chain goes on in the
+/// new file.
+struct AuditReopener {
+    audit: Arc<crate::audit::writer::AuditLog>,
+}
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for AuditReopener {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        let Ok(mut usr1) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        else {
+            log::error!("audit: cannot listen for SIGUSR1");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = usr1.recv() => self.audit.reopen(),
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
 /// SIGHUP: re-read the configuration and its policies, validate the whole snapshot, and swap it
 /// in at once; on any error the running snapshot stays, the error is logged with file, line
 /// and key, and counted. Listener changes need a restart and are reported as such.
@@ -293,6 +367,10 @@ impl Reloader {
                 };
                 if listeners(&old) != listeners(&new) || old.admin != new.admin {
                     log::warn!("reload: listener changes take effect only after a restart");
+                }
+                let audit_file = |c: &GatewayConfig| c.audit.as_ref().map(|a| a.file.clone());
+                if audit_file(&old) != audit_file(&new) {
+                    log::warn!("reload: a new audit file takes effect only after a restart");
                 }
                 self.gateway.swap(new)
             }

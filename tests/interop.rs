@@ -78,7 +78,7 @@ fn gateway_answers_as_opentaxii_does() {
     }
 
     let run = RunDir::new();
-    let [upstream_port, gw_port, gw_tls_port] = free_ports();
+    let [upstream_port, gw_port, gw_tls_port, admin_port] = free_ports();
 
     // OpenTAXII, advertising the gateway's HTTP listener.
     let upstream = Upstream {
@@ -113,6 +113,7 @@ fn gateway_answers_as_opentaxii_does() {
         upstream_port,
         gw_port,
         gw_tls_port,
+        0,
         false,
     );
     let mut gateway = Gateway::start(&repo, &config, &run.path.join("gateway.log"));
@@ -132,6 +133,9 @@ fn gateway_answers_as_opentaxii_does() {
         seq: Cell::new(0),
         results: RefCell::new(Vec::new()),
         partners_from: Cell::new(None),
+        beta_last: Cell::new(None),
+        admin_port,
+        run_dir: run.path.clone(),
     };
     fs::create_dir_all(&it.work).expect("client folder");
 
@@ -152,6 +156,7 @@ fn gateway_answers_as_opentaxii_does() {
         upstream_port,
         gw_port,
         gw_tls_port,
+        admin_port,
         true,
     );
     let mut gateway = Gateway::start(&repo, &config, &run.path.join("gateway-partners.log"));
@@ -161,6 +166,7 @@ fn gateway_answers_as_opentaxii_does() {
     it.partners("1.1");
     it.partners("1.0");
     it.refused_subscriptions();
+    it.operations();
     let t_partners = t0.elapsed() - t_partners;
 
     drop(gateway);
@@ -258,6 +264,11 @@ struct Interop {
     results: RefCell<Vec<CaseResult>>,
     /// Where the partner cases (checks, not comparisons) begin in `results`.
     partners_from: Cell<Option<usize>>,
+    /// When beta's last call started (see `run`).
+    beta_last: Cell<Option<Instant>>,
+    admin_port: u16,
+    /// The run folder (the partner gateway's audit log is there).
+    run_dir: PathBuf,
 }
 
 impl Interop {
@@ -1005,6 +1016,63 @@ impl Interop {
         log.lines().filter(|l| l.contains(&needle)).count()
     }
 
+    /// config/opentaxii.toml's operations: `/readyz` ready with OpenTAXII up, `/metrics`
+    /// counting each partner's exchanges, and the audit log holding a verifiable chain with
+    /// a record for each partner.
+    fn operations(&self) {
+        let mut problems = Vec::new();
+        let get = |path: &str| {
+            let out = Command::new("curl")
+                .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
+                .arg(format!("http://127.0.0.1:{}{path}", self.admin_port))
+                .output()
+                .expect("curl");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let ready = get("/readyz");
+        if ready != "ready\n\n200" {
+            problems.push(format!("/readyz: {ready:?}"));
+        }
+        let metrics = get("/metrics");
+        for partner in ["alpha", "beta", "gamma"] {
+            let label = format!("partner=\"{partner}\"");
+            let counted = metrics.lines().any(|l| {
+                l.starts_with("taxii_gateway_requests_total{")
+                    && l.contains("decision=\"forwarded\"")
+                    && l.contains(&label)
+            });
+            if !counted {
+                problems.push(format!(
+                    "/metrics counts no forwarded exchange of {partner}"
+                ));
+            }
+        }
+        // The writer flushes when its queue is empty; a moment for the last record.
+        std::thread::sleep(Duration::from_millis(300));
+        let audit = self.run_dir.join("audit.jsonl");
+        let text = fs::read_to_string(&audit).unwrap_or_default();
+        for partner in ["alpha", "beta", "gamma"] {
+            if !text.contains(&format!("\"partner\":\"{partner}\"")) {
+                problems.push(format!("the audit log has no record of {partner}"));
+            }
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_taxii-gateway"))
+            .args(["audit", "verify"])
+            .arg(&audit)
+            .output()
+            .expect("taxii-gateway audit verify");
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() || !said.starts_with("ok: ") {
+            problems.push(format!("audit verify: {said}"));
+        }
+        self.results.borrow_mut().push(CaseResult {
+            name: "operations: /readyz, /metrics per partner, audit chain".into(),
+            same: true,
+            problems,
+            detail: String::new(),
+        });
+    }
+
     /// tests/interop/partner_client.py: beta's bearer token (no client CLI sends a static one;
     /// any other credentials in `extra`), and subscriptions with push addresses.
     fn partner_client(&self, via: Via, v: &str, path: &str, action: &str, extra: &[&str]) -> Call {
@@ -1219,6 +1287,17 @@ impl Interop {
     }
 
     fn run(&self, call: &Call) -> Output {
+        // beta may send one request per second, two in a burst (policies/opentaxii.toml): its
+        // calls are paced so that no case meets the limiter by accident.
+        if call.args.iter().any(|a| a == "beta-token") {
+            if let Some(last) = self.beta_last.get() {
+                let gap = Duration::from_millis(1100);
+                if last.elapsed() < gap {
+                    std::thread::sleep(gap - last.elapsed());
+                }
+            }
+            self.beta_last.set(Some(Instant::now()));
+        }
         let base = self.fresh(
             call.program
                 .file_name()
@@ -1652,13 +1731,13 @@ fn bounded(cmd: &mut Command, base: &Path, limit: Duration) -> Ran {
     }
 }
 
-/// Three distinct free loopback ports (held together while chosen).
-fn free_ports() -> [u16; 3] {
-    let ls: Vec<TcpListener> = (0..3)
+/// Four distinct free loopback ports (held together while chosen).
+fn free_ports() -> [u16; 4] {
+    let ls: Vec<TcpListener> = (0..4)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
         .collect();
     let p = |i: usize| ls[i].local_addr().expect("local addr").port();
-    [p(0), p(1), p(2)]
+    [p(0), p(1), p(2), p(3)]
 }
 
 /// config/opentaxii.toml with this run's listeners, upstream URL and pid file; checked to have
@@ -1670,6 +1749,7 @@ fn gateway_config(
     upstream: u16,
     http: u16,
     https: u16,
+    admin_port: u16,
     policies: bool,
 ) -> PathBuf {
     let text = fs::read_to_string(src).expect("config/opentaxii.toml");
@@ -1731,6 +1811,28 @@ fn gateway_config(
         }
     }
     assert!(found, "config/opentaxii.toml: no upstream named opentaxii");
+    // The admin listener on this run's port; the audit log in the run folder.
+    if policies {
+        let admin = t
+            .get_mut("admin")
+            .and_then(|a| a.as_table_mut())
+            .expect("config/opentaxii.toml has an [admin] listener");
+        admin.insert(
+            "address".into(),
+            toml::Value::String(format!("127.0.0.1:{admin_port}")),
+        );
+        let audit = t
+            .get_mut("audit")
+            .and_then(|a| a.as_table_mut())
+            .expect("config/opentaxii.toml has an [audit] file");
+        audit.insert(
+            "file".into(),
+            toml::Value::String(run.join("audit.jsonl").to_string_lossy().into()),
+        );
+    } else {
+        t.remove("admin");
+        t.remove("audit");
+    }
     let path = run.join(if policies {
         "gateway-partners.toml"
     } else {

@@ -82,6 +82,13 @@ fn exchanges_are_counted_and_scraped() {
     wait_for(up);
     wait_for(gw);
     wait_for(admin);
+    // The first probe of the upstream makes the gateway ready.
+    let start = std::time::Instant::now();
+    while get(&format!("http://127.0.0.1:{admin}/readyz")) != "ready\n"
+        && start.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let ns = "http://taxii.mitre.org/messages/taxii_xml_binding-1.1";
     let url = format!("http://127.0.0.1:{gw}/services/poll");
     post11(
@@ -141,4 +148,79 @@ fn exchanges_are_counted_and_scraped() {
     );
     assert_eq!(get(&format!("http://127.0.0.1:{admin}/healthz")), "ok\n");
     assert_eq!(get(&format!("http://127.0.0.1:{admin}/readyz")), "ready\n");
+    assert_eq!(
+        sample(&text, "taxii_gateway_upstream_up", &["upstream=\"sample\""]),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+/// `/readyz` says 503 and names the upstream while it does not answer its probes, and turns
+/// ready once it does (probes every second here).
+#[test]
+fn readyz_follows_the_upstream_probes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (up, gw, admin) = (free_port(), free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("tg-readyz-{}-{gw}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!(
+        "[server]\npid_file = \"{}\"\ngrace_period_seconds = 0\n\
+         [admin]\naddress = \"127.0.0.1:{admin}\"\nprobe_interval_seconds = 1\n\
+         [[listener]]\naddress = \"127.0.0.1:{gw}\"\n\
+         [[upstream]]\nname = \"sample\"\nurl = \"http://127.0.0.1:{up}\"\nconnect_timeout_ms = 500\n\
+         [[route]]\npath = \"/services/poll\"\nupstream = \"sample\"\n",
+        dir.join("pid").display()
+    );
+    std::fs::write(dir.join("gw.toml"), config).unwrap();
+    let _gw = Proc(
+        Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(dir.join("gw.toml"))
+            .current_dir(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(admin);
+    let status = |path: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", "--max-time", "10"])
+            .arg(format!("http://127.0.0.1:{admin}{path}"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let until = |want: &str| {
+        let start = std::time::Instant::now();
+        loop {
+            let got = status("/readyz");
+            if got.ends_with(want) || start.elapsed() > std::time::Duration::from_secs(15) {
+                return got;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let down = until("503");
+    assert!(down.ends_with("503"), "{down}");
+    assert!(down.contains("upstream sample"), "{down}");
+    assert_eq!(status("/healthz"), "ok\n\n200");
+    let text = get(&format!("http://127.0.0.1:{admin}/metrics"));
+    assert_eq!(
+        sample(&text, "taxii_gateway_upstream_up", &["upstream=\"sample\""]),
+        Some(0.0),
+        "{text}"
+    );
+
+    let _up = Proc(
+        Command::new(BIN)
+            .args(["sample-upstream", "--listen", &format!("127.0.0.1:{up}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(up);
+    let ready = until("200");
+    assert_eq!(ready, "ready\n\n200");
 }

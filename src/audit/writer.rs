@@ -11,9 +11,21 @@ use std::sync::Arc;
 
 use super::{last_line_hash, AuditRecord, Chain};
 
+/// What the writer thread is asked to do. Nearly every job is a record: boxing it would cost
+/// an allocation per exchange to shrink the two rare ones.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    Record(AuditRecord),
+    /// Close the file and open `path` again (logrotate moved it away: SIGUSR1). The chain
+    /// goes on: the new file's first line anchors on the old file's last.
+    Reopen,
+    /// Write out everything queued before this, flush, and answer.
+    Flush(SyncSender<()>),
+}
+
 /// A running audit log.
 pub struct AuditLog {
-    tx: SyncSender<AuditRecord>,
+    tx: SyncSender<Job>,
     block: bool,
     dropped: AtomicU64,
     path: PathBuf,
@@ -22,37 +34,53 @@ pub struct AuditLog {
 impl AuditLog {
     /// Opens (appends to) `path`, resuming its chain from its last line, and starts the writer.
     pub fn open(path: &Path, queue_records: usize, block: bool) -> std::io::Result<Arc<AuditLog>> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)?;
+        let mut file = open_append(path)?;
         let mut chain = match last_hash_of(&mut file)? {
             Some(hash) => Chain::resume(hash),
             None => Chain::genesis(),
         };
-        let (tx, rx) = sync_channel::<AuditRecord>(queue_records.max(1));
+        let (tx, rx) = sync_channel::<Job>(queue_records.max(1));
+        let reopen_path = path.to_path_buf();
         std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || {
                 let mut out = std::io::BufWriter::new(file);
-                while let Ok(record) = rx.recv() {
-                    let mut line = chain.seal(&record);
-                    line.push('\n');
-                    if out.write_all(line.as_bytes()).is_err() {
-                        log::error!("audit log: write failed");
-                    }
-                    // Flush whenever the queue is empty: records reach the file promptly, and
-                    // bursts are written in batches.
-                    let mut next = rx.try_recv();
-                    while let Ok(record) = next {
+                let mut write = |out: &mut std::io::BufWriter<File>, job: Job| match job {
+                    Job::Record(record) => {
                         let mut line = chain.seal(&record);
                         line.push('\n');
-                        let _ = out.write_all(line.as_bytes());
-                        next = rx.try_recv();
+                        if out.write_all(line.as_bytes()).is_err() {
+                            log::error!("audit log: write failed");
+                        }
+                    }
+                    Job::Reopen => {
+                        if out.flush().is_err() {
+                            log::error!("audit log: flush failed");
+                        }
+                        match open_append(&reopen_path) {
+                            Ok(f) => {
+                                *out = std::io::BufWriter::new(f);
+                                log::info!("audit log: reopened {}", reopen_path.display());
+                            }
+                            Err(e) => log::error!(
+                                "audit log: cannot reopen {}, writing on to the old file: {e}",
+                                reopen_path.display()
+                            ),
+                        }
+                    }
+                    Job::Flush(done) => {
+                        if out.flush().is_err() {
+                            log::error!("audit log: flush failed");
+                        }
+                        let _ = done.send(());
+                    }
+                };
+                while let Ok(job) = rx.recv() {
+                    write(&mut out, job);
+                    // Flush whenever the queue is empty: records reach the file promptly, and
+                    // bursts are written in batches.
+                    while let Ok(job) = rx.try_recv() {
+                        write(&mut out, job);
                     }
                     if out.flush().is_err() {
                         log::error!("audit log: flush failed");
@@ -70,17 +98,37 @@ impl AuditLog {
     /// Queues one record.
     pub fn record(&self, record: AuditRecord) {
         if self.block {
-            if self.tx.send(record).is_err() {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+            if self.tx.send(Job::Record(record)).is_err() {
+                self.count_drop();
             }
             return;
         }
-        match self.tx.try_send(record) {
+        match self.tx.try_send(Job::Record(record)) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => self.count_drop(),
         }
+    }
+
+    fn count_drop(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = crate::metrics::global() {
+            m.audit_dropped.inc();
+        }
+    }
+
+    /// Asks the writer to reopen the file (after the records already queued).
+    pub fn reopen(&self) {
+        let _ = self.tx.send(Job::Reopen);
+    }
+
+    /// Waits until every record queued so far is written and flushed (at most `timeout`).
+    /// Returns false when the writer did not answer in time.
+    pub fn flush(&self, timeout: std::time::Duration) -> bool {
+        let (done_tx, done_rx) = sync_channel(1);
+        if self.tx.send(Job::Flush(done_tx)).is_err() {
+            return false;
+        }
+        done_rx.recv_timeout(timeout).is_ok()
     }
 
     /// Records dropped because the queue was full (`when_full = "drop"`).
@@ -91,6 +139,17 @@ impl AuditLog {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
 }
 
 /// The hash of the file's last line, reading at most its last 1 MiB.

@@ -74,6 +74,13 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
     address: Spanned<String>,
+    /// How often each upstream is probed for `/readyz`.
+    #[serde(default = "default_probe_interval")]
+    probe_interval_seconds: u64,
+}
+
+fn default_probe_interval() -> u64 {
+    5
 }
 
 #[derive(Deserialize, Default)]
@@ -285,6 +292,8 @@ pub struct GatewayConfig {
     pub responses: Responses,
     /// The admin listener (`/metrics`, `/healthz`, `/readyz`), if any.
     pub admin: Option<SocketAddr>,
+    /// How often the upstreams are probed for `/readyz` (with an admin listener).
+    pub probe_interval: Duration,
     /// The audit log, if any.
     pub audit: Option<Audit>,
     /// A limit on all requests together. Default none.
@@ -666,6 +675,12 @@ impl GatewayConfig {
             xml_limits: raw.xml_limits,
             responses,
             policy,
+            probe_interval: Duration::from_secs(
+                raw.admin
+                    .as_ref()
+                    .map_or(5, |a| a.probe_interval_seconds)
+                    .max(1),
+            ),
             admin: match raw.admin {
                 None => None,
                 Some(a) => Some(a.address.get_ref().parse().map_err(|e| {

@@ -13,6 +13,7 @@
 //! - `fail_to_proxy`: upstream faults become 502/504 answers in the requester's dialect.
 
 pub mod passthrough;
+pub mod probe;
 mod response;
 
 use std::collections::HashMap;
@@ -68,6 +69,22 @@ impl Gateway {
         self.limits.store(Arc::new(limits));
         self.config.store(Arc::new(new));
         Ok(())
+    }
+
+    /// How to reach an upstream: its address, timeouts and TLS settings (CA set, SNI).
+    pub fn peer(&self, up: &crate::config::Upstream) -> HttpPeer {
+        let tls = up.scheme == Scheme::Https;
+        let mut peer = HttpPeer::new(up.authority(), tls, up.sni.clone());
+        peer.options.connection_timeout = Some(up.connect_timeout);
+        peer.options.total_connection_timeout = Some(up.connect_timeout);
+        peer.options.read_timeout = Some(up.read_timeout);
+        peer.options.write_timeout = Some(up.read_timeout);
+        peer.options.verify_cert = up.verify_tls;
+        peer.options.verify_hostname = up.verify_tls;
+        if let Some(ca) = self.upstream_cas.load().get(&up.name) {
+            peer.options.ca = Some(ca.clone());
+        }
+        peer
     }
 
     pub fn new(
@@ -322,18 +339,7 @@ impl ProxyHttp for Gateway {
     ) -> Result<Box<HttpPeer>> {
         let route = current_route(ctx)?;
         let up = &ctx.config.upstreams[route.upstream];
-        let tls = up.scheme == Scheme::Https;
-        let mut peer = HttpPeer::new(up.authority(), tls, up.sni.clone());
-        peer.options.connection_timeout = Some(up.connect_timeout);
-        peer.options.total_connection_timeout = Some(up.connect_timeout);
-        peer.options.read_timeout = Some(up.read_timeout);
-        peer.options.write_timeout = Some(up.read_timeout);
-        peer.options.verify_cert = up.verify_tls;
-        peer.options.verify_hostname = up.verify_tls;
-        if let Some(ca) = self.upstream_cas.load().get(&up.name) {
-            peer.options.ca = Some(ca.clone());
-        }
-        Ok(Box::new(peer))
+        Ok(Box::new(self.peer(up)))
     }
 
     async fn upstream_request_filter(
@@ -956,6 +962,69 @@ fn public_bases(config: &GatewayConfig, host: Option<&str>) -> (Option<String>, 
     (http, https)
 }
 
+/// The audit record of a finished exchange.
+fn audit_record(session: &Session, e: Option<&Error>, ctx: &Exchange) -> crate::audit::AuditRecord {
+    let req = ctx.request.as_ref();
+    let resp = ctx.response.as_ref();
+    let status = session.response_written().map(|r| r.status.as_u16());
+    let decision = if ctx.answered {
+        "refused"
+    } else if resp.and_then(|r| r.refused.as_ref()).is_some() {
+        "response_refused"
+    } else if e.is_some() {
+        "error"
+    } else {
+        "forwarded"
+    };
+    let reason = ctx
+        .reason
+        .clone()
+        .or_else(|| resp.and_then(|r| r.refused.clone()))
+        .or_else(|| e.map(|e| e.to_string()));
+    crate::audit::AuditRecord {
+        time: crate::audit::rfc3339_utc(SystemTime::now()),
+        request_id: ctx.request_id.clone(),
+        partner: ctx.partner.clone(),
+        credential: ctx.credential.map(str::to_string),
+        client_addr: session
+            .client_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        route: ctx.route.map(|i| ctx.config.routes[i].path.clone()),
+        dialect: req
+            .map(|r| r.dialect.as_str().to_string())
+            .or_else(|| Some(ctx.dialect.as_str().to_string())),
+        message_type: req.map(|r| r.message.to_string()),
+        message_id: req.map(|r| r.message_id.value.clone()),
+        in_response_to: resp
+            .and_then(|r| r.envelope.as_ref())
+            .and_then(|e| e.in_response_to.as_ref())
+            .map(|f| f.value.clone()),
+        feeds: req
+            .map(|r| r.feeds.iter().map(|f| f.value.clone()).collect())
+            .unwrap_or_default(),
+        action: req
+            .and_then(crate::policy::action_of)
+            .map(|a| a.name().to_string()),
+        decision: decision.to_string(),
+        reason,
+        upstream_status: if ctx.answered { None } else { status },
+        response_message_type: resp
+            .and_then(|r| r.envelope.as_ref())
+            .map(|e| e.message.to_string()),
+        response_status_type: resp
+            .and_then(|r| r.envelope.as_ref())
+            .and_then(|e| e.status_type.as_ref())
+            .map(|f| f.value.clone()),
+        request_bytes: ctx.body_len.max(ctx.body.len()) as u64,
+        response_bytes: session.body_bytes_sent() as u64,
+        content_blocks: resp
+            .and_then(|r| r.envelope.as_ref())
+            .map(|e| e.content_blocks as u64),
+        latency_ms: ctx.started.elapsed().as_millis() as u64,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -1020,68 +1089,5 @@ upstream_path = "/poll"
         assert_eq!(decode_basic("dTpwOnE="), Some(("u".into(), "p:q".into())));
         assert_eq!(decode_basic("***"), None);
         assert_eq!(decode_basic("bm9jb2xvbg=="), None);
-    }
-}
-
-/// The audit record of a finished exchange.
-fn audit_record(session: &Session, e: Option<&Error>, ctx: &Exchange) -> crate::audit::AuditRecord {
-    let req = ctx.request.as_ref();
-    let resp = ctx.response.as_ref();
-    let status = session.response_written().map(|r| r.status.as_u16());
-    let decision = if ctx.answered {
-        "refused"
-    } else if resp.and_then(|r| r.refused.as_ref()).is_some() {
-        "response_refused"
-    } else if e.is_some() {
-        "error"
-    } else {
-        "forwarded"
-    };
-    let reason = ctx
-        .reason
-        .clone()
-        .or_else(|| resp.and_then(|r| r.refused.clone()))
-        .or_else(|| e.map(|e| e.to_string()));
-    crate::audit::AuditRecord {
-        time: crate::audit::rfc3339_utc(SystemTime::now()),
-        request_id: ctx.request_id.clone(),
-        partner: ctx.partner.clone(),
-        credential: ctx.credential.map(str::to_string),
-        client_addr: session
-            .client_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        route: ctx.route.map(|i| ctx.config.routes[i].path.clone()),
-        dialect: req
-            .map(|r| r.dialect.as_str().to_string())
-            .or_else(|| Some(ctx.dialect.as_str().to_string())),
-        message_type: req.map(|r| r.message.to_string()),
-        message_id: req.map(|r| r.message_id.value.clone()),
-        in_response_to: resp
-            .and_then(|r| r.envelope.as_ref())
-            .and_then(|e| e.in_response_to.as_ref())
-            .map(|f| f.value.clone()),
-        feeds: req
-            .map(|r| r.feeds.iter().map(|f| f.value.clone()).collect())
-            .unwrap_or_default(),
-        action: req
-            .and_then(crate::policy::action_of)
-            .map(|a| a.name().to_string()),
-        decision: decision.to_string(),
-        reason,
-        upstream_status: if ctx.answered { None } else { status },
-        response_message_type: resp
-            .and_then(|r| r.envelope.as_ref())
-            .map(|e| e.message.to_string()),
-        response_status_type: resp
-            .and_then(|r| r.envelope.as_ref())
-            .and_then(|e| e.status_type.as_ref())
-            .map(|f| f.value.clone()),
-        request_bytes: ctx.body_len.max(ctx.body.len()) as u64,
-        response_bytes: session.body_bytes_sent() as u64,
-        content_blocks: resp
-            .and_then(|r| r.envelope.as_ref())
-            .map(|e| e.content_blocks as u64),
-        latency_ms: ctx.started.elapsed().as_millis() as u64,
     }
 }

@@ -26,6 +26,10 @@ fn record(i: u64) -> AuditRecord {
         response_bytes: 6707,
         content_blocks: Some(1),
         latency_ms: 2,
+        content_digests: Vec::new(),
+        rewrites: Vec::new(),
+        signed: None,
+        capture: Vec::new(),
     }
 }
 

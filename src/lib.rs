@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod policy;
 #[cfg(feature = "gateway")]
 pub mod proxy;
+pub mod rules;
 #[cfg(feature = "gateway")]
 pub mod server;
 pub mod taxii;

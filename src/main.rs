@@ -657,6 +657,22 @@ mod explain {
         let inbox_feed = route.and_then(|r| r.inbox_feed.as_deref());
 
         let decision = policy::decide(policy, partner, &envelope, inbox_feed, now_unix());
+        // The operator's rewrites the allowed message would get on its way to the upstream.
+        let plan = match (&decision, route) {
+            (Decision::Allow { grant, clamp_begin }, Some(route)) => {
+                Some(taxii_gateway::rules::plan_request(
+                    &config,
+                    route,
+                    partner,
+                    policy.grant(*grant),
+                    *clamp_begin,
+                    &envelope,
+                    &body,
+                    ctx.query.as_deref(),
+                ))
+            }
+            _ => None,
+        };
 
         let report = Report {
             policy,
@@ -665,13 +681,20 @@ mod explain {
             envelope: &envelope,
             choice: &choice,
             decision: &decision,
+            plan: plan.as_ref(),
+            config: &config,
         };
         if a.json {
             println!("{}", report.json());
         } else {
             print!("{}", report.text());
         }
-        ExitCode::from(if decision.is_allow() { OK } else { DENIED })
+        let refused_by_rule = matches!(plan, Some(Err(_)));
+        ExitCode::from(if decision.is_allow() && !refused_by_rule {
+            OK
+        } else {
+            DENIED
+        })
     }
 
     fn unknown_partner(policy: &Policy, permissive: bool, id: &str) -> String {
@@ -830,7 +853,20 @@ mod explain {
             s.push_str(&format!("; delivery addresses [{}]", a.join(", ")));
         }
         if let Some(w) = g.max_poll_window_seconds {
-            s.push_str(&format!("; poll window {w} s"));
+            s.push_str(&format!(
+                "; poll window {w} s{}",
+                if g.clamp_poll_window {
+                    " (clamped)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if !g.headers.strip.is_empty() {
+            s.push_str(&format!("; strip headers [{}]", g.headers.strip.join(", ")));
+        }
+        if let Some(h) = &g.headers.partner_header {
+            s.push_str(&format!("; partner header {h}"));
         }
         s
     }
@@ -856,13 +892,17 @@ mod explain {
         envelope: &'a Envelope,
         choice: &'a RouteChoice<'a>,
         decision: &'a Decision,
+        plan: Option<
+            &'a Result<taxii_gateway::rules::RequestPlan, taxii_gateway::rules::RuleRefusal>,
+        >,
+        config: &'a GatewayConfig,
     }
 
     impl Report<'_> {
         /// The grant the decision names, with its partner.
         fn grant(&self) -> Option<(&Partner, &Grant)> {
             let r = match self.decision {
-                Decision::Allow { grant } => *grant,
+                Decision::Allow { grant, .. } => *grant,
                 Decision::Deny { grant, .. } => (*grant)?,
             };
             Some((self.policy.partner_of(r)?, self.policy.grant(r)?))
@@ -934,6 +974,15 @@ mod explain {
                 "missing": missing,
                 "answer": answer,
                 "grant": self.grant().map(|(p, g)| grant_json(p, g)),
+                "rules": match self.plan {
+                    None => Value::Null,
+                    Some(Ok(plan)) => json!({
+                        "upstream": self.config.upstreams[plan.upstream].name,
+                        "rewrites": plan.rewrites,
+                        "signed_passed_unchanged": plan.signed_passed,
+                    }),
+                    Some(Err(refusal)) => json!({ "refused": refusal.0 }),
+                },
             })
         }
 
@@ -990,9 +1039,29 @@ mod explain {
             }
             match self.decision {
                 Decision::Allow { .. } => {
-                    s.push_str("decision  ALLOW\n");
+                    match self.plan {
+                        Some(Err(refusal)) => s.push_str(&format!(
+                            "decision  ALLOWED by policy, REFUSED by a rule (answer DENIED)\n  rule    {}\n",
+                            refusal.0
+                        )),
+                        _ => s.push_str("decision  ALLOW\n"),
+                    }
                     if let Some((_, g)) = self.grant() {
                         s.push_str(&format!("  granted by  {}: {}\n", g.origin, describe(g)));
+                    }
+                    if let Some(Ok(plan)) = self.plan {
+                        s.push_str(&format!(
+                            "upstream  {}\n",
+                            self.config.upstreams[plan.upstream].name
+                        ));
+                        if plan.rewrites.is_empty() {
+                            s.push_str("rewrites  none\n");
+                        } else {
+                            s.push_str("rewrites\n");
+                            for r in &plan.rewrites {
+                                s.push_str(&format!("  - {r}\n"));
+                            }
+                        }
                     }
                 }
                 Decision::Deny {

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     pub open_connections: IntGauge,
     pub audit_dropped: IntCounter,
+    pub capture_dropped: IntCounter,
+    pub rewrites: IntCounterVec,
     pub upstream_up: prometheus::IntGaugeVec,
 }
 
@@ -81,6 +83,17 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "audit_records_dropped_total",
             "Audit records dropped because the queue was full (when_full = \"drop\")",
         )?,
+        capture_dropped: IntCounter::new(
+            "capture_dropped_total",
+            "Captured messages not written because the capture queue was full",
+        )?,
+        rewrites: IntCounterVec::new(
+            Opts::new(
+                "rewrites_total",
+                "Messages rewritten by operator rules, by direction (request, response)",
+            ),
+            &["direction"],
+        )?,
         upstream_up: prometheus::IntGaugeVec::new(
             Opts::new(
                 "upstream_up",
@@ -101,6 +114,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
     m.registry.register(Box::new(m.reloads.clone()))?;
     m.registry.register(Box::new(m.open_connections.clone()))?;
     m.registry.register(Box::new(m.audit_dropped.clone()))?;
+    m.registry.register(Box::new(m.capture_dropped.clone()))?;
+    m.registry.register(Box::new(m.rewrites.clone()))?;
     m.registry.register(Box::new(m.upstream_up.clone()))?;
     Ok(m)
 }

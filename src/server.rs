@@ -38,6 +38,7 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Built, String> {
         crate::metrics::enable();
     }
     let mut audit_log = None;
+    let mut capture_log = None;
     match mode {
         Mode::Gateway => {
             let shared = Arc::new(ArcSwap::from_pointee(config));
@@ -53,7 +54,15 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Built, String> {
                 ),
             };
             audit_log = audit.clone();
-            let gateway = Gateway::new(shared, audit)?;
+            let capture = match &shared.load().capture {
+                None => None,
+                Some(c) => Some(
+                    crate::audit::capture::CaptureLog::open(&c.dir, c.keep)
+                        .map_err(|e| format!("capture directory {}: {e}", c.dir.display()))?,
+                ),
+            };
+            capture_log = capture.clone();
+            let gateway = Gateway::new(shared, audit, capture)?;
             if let Some(audit) = &audit_log {
                 server.add_service(pingora::services::background::background_service(
                     "audit-reopen",
@@ -112,6 +121,7 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Built, String> {
     Ok(Built {
         server,
         audit: audit_log,
+        capture: capture_log,
     })
 }
 
@@ -119,6 +129,7 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Built, String> {
 pub struct Built {
     pub server: Server,
     audit: Option<Arc<crate::audit::writer::AuditLog>>,
+    capture: Option<Arc<crate::audit::capture::CaptureLog>>,
 }
 
 impl Built {
@@ -129,6 +140,11 @@ impl Built {
         if let Some(audit) = &self.audit {
             if !audit.flush(std::time::Duration::from_secs(10)) {
                 log::error!("audit log: the writer did not finish within 10 s");
+            }
+        }
+        if let Some(capture) = &self.capture {
+            if !capture.flush(std::time::Duration::from_secs(10)) {
+                log::error!("capture: the writer did not finish within 10 s");
             }
         }
         std::process::exit(0)

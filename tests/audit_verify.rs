@@ -35,6 +35,10 @@ fn record(i: usize) -> AuditRecord {
         response_bytes: 200,
         content_blocks: Some(1),
         latency_ms: 3,
+        content_digests: Vec::new(),
+        rewrites: Vec::new(),
+        signed: None,
+        capture: Vec::new(),
     }
 }
 

@@ -61,5 +61,5 @@ fn logrotate_signals_usr1_and_never_truncates() {
         .iter()
         .any(|l| l.contains("kill -s USR1 taxii-gateway.service")));
     assert!(!active.iter().any(|l| l.contains("copytruncate")));
-    assert!(active.iter().any(|l| *l == "nocompress"));
+    assert!(active.contains(&"nocompress"));
 }

@@ -437,7 +437,9 @@ fn run(policy: &Policy, cases: &[Case]) {
             .unwrap_or_else(|| panic!("no partner {}", c.partner));
         let env = envelope(&c.body);
         let got = match decide(policy, partner, &env, c.inbox, NOW) {
-            Decision::Allow { grant } => Allow(policy.grant(grant).map_or(0, |g| g.origin.line)),
+            Decision::Allow { grant, .. } => {
+                Allow(policy.grant(grant).map_or(0, |g| g.origin.line))
+            }
             Decision::Deny {
                 reason, missing, ..
             } => {
@@ -1795,14 +1797,14 @@ fn the_opentaxii_example_policy() {
                 "beta",
                 poll(v11, "feed-b", recent),
                 None,
-                Allow(32),
+                Allow(35),
             ),
             case(
                 "beta polls feed-c",
                 "beta",
                 poll(Dialect::V10, "feed-c", recent),
                 None,
-                Allow(32),
+                Allow(35),
             ),
             case(
                 "beta may not poll feed-a",
@@ -1818,27 +1820,27 @@ fn the_opentaxii_example_policy() {
                 None,
                 Deny(Service),
             ),
-            case("gamma discovers", "gamma", discovery(v11), None, Allow(40)),
+            case("gamma discovers", "gamma", discovery(v11), None, Allow(43)),
             case(
                 "gamma subscribes to feed-c",
                 "gamma",
                 subscription(v11, "SUBSCRIBE", "feed-c", None, None),
                 None,
-                Allow(40),
+                Allow(43),
             ),
             case(
                 "gamma pushes to feed-c via inbox-all",
                 "gamma",
                 push(Dialect::V10, &[], None, STIX_111),
                 Some("feed-c"),
-                Allow(40),
+                Allow(43),
             ),
             case(
                 "anonymous discovers",
                 "anonymous",
                 discovery(v11),
                 None,
-                Allow(47),
+                Allow(51),
             ),
             case(
                 "anonymous may not list",

@@ -10,6 +10,8 @@
 //! seals records into lines and checks lines.
 
 #[cfg(feature = "gateway")]
+pub mod capture;
+#[cfg(feature = "gateway")]
 pub mod writer;
 
 use std::fmt;
@@ -58,6 +60,21 @@ pub struct AuditRecord {
     pub response_bytes: u64,
     pub content_blocks: Option<u64>,
     pub latency_ms: u64,
+    /// The SHA-256 (hex) of each content block of a push (as the partner sent it) or of a poll
+    /// answer (as the partner received it), exactly as on the wire, in document order.
+    #[serde(default)]
+    pub content_digests: Vec<String>,
+    /// The operator's rewrites applied to the exchange, in words (virtual feed names, header
+    /// rules, push message, poll window).
+    #[serde(default)]
+    pub rewrites: Vec<String>,
+    /// A signed message a rule would have changed: `refused` or `passed_unchanged`.
+    #[serde(default)]
+    pub signed: Option<String>,
+    /// The captured messages' file names in the capture directory (`<request_id>.request.xml`,
+    /// `<request_id>.response.xml`), or why one was not captured.
+    #[serde(default)]
+    pub capture: Vec<String>,
 }
 
 /// SHA-256 of `bytes`, as 64 lowercase hex digits.
@@ -404,6 +421,10 @@ mod tests {
             response_bytes: 4567,
             content_blocks: Some(3),
             latency_ms: 12,
+            content_digests: Vec::new(),
+            rewrites: Vec::new(),
+            signed: None,
+            capture: Vec::new(),
         }
     }
 

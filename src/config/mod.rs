@@ -68,6 +68,38 @@ struct RawConfig {
     #[serde(default)]
     limits: RawLimits,
     admin: Option<RawAdmin>,
+    /// Virtual feeds: public names mapped to (upstream, upstream feed name).
+    #[serde(default, rename = "feed")]
+    feeds: Vec<Spanned<RawFeed>>,
+    capture: Option<Spanned<RawCapture>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    public: Spanned<String>,
+    upstream: Spanned<String>,
+    name: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCapture {
+    dir: PathBuf,
+    #[serde(default = "default_capture_max_bytes")]
+    max_message_bytes: usize,
+    #[serde(default = "default_capture_keep")]
+    keep: usize,
+    #[serde(default)]
+    feeds: Vec<Spanned<String>>,
+}
+
+fn default_capture_max_bytes() -> usize {
+    10 * 1024 * 1024
+}
+
+fn default_capture_keep() -> usize {
+    1000
 }
 
 #[derive(Deserialize)]
@@ -245,6 +277,11 @@ struct RawRoute {
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: usize,
     inbox_feed: Option<String>,
+    #[serde(default)]
+    strip_headers: Vec<Spanned<String>>,
+    partner_header: Option<Spanned<String>>,
+    push_message: Option<Spanned<String>>,
+    signed_messages: Option<Spanned<String>>,
 }
 
 fn all_dialects() -> Spanned<Vec<String>> {
@@ -294,6 +331,10 @@ pub struct GatewayConfig {
     pub admin: Option<SocketAddr>,
     /// How often the upstreams are probed for `/readyz` (with an admin listener).
     pub probe_interval: Duration,
+    /// Virtual feeds (`[[feed]]`).
+    pub feeds: Vec<VirtualFeed>,
+    /// Message capture (`[capture]`).
+    pub capture: Option<Capture>,
     /// The audit log, if any.
     pub audit: Option<Audit>,
     /// A limit on all requests together. Default none.
@@ -387,6 +428,43 @@ pub struct Route {
     pub max_body_bytes: usize,
     /// The feed a push without a destination (Draft 1, 1.0) lands in upstream, for policy.
     pub inbox_feed: Option<String>,
+    /// Extended header rules for every message sent here (a grant's rules add to them).
+    pub headers: crate::policy::HeaderRules,
+    /// The `Message` every push sent here carries toward the upstream (set or replaced).
+    pub push_message: Option<String>,
+    /// What a message carrying an XML signature gets when a rule would change it.
+    pub signed: SignedMessages,
+}
+
+/// What becomes of a signed message (`ds:Signature`, 1.0/1.1) that a rule would rewrite: it is
+/// never rewritten, since any change breaks the signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedMessages {
+    /// Refused (request: the partner gets DENIED; response: a FAILURE in its place).
+    Refuse,
+    /// Passed on unchanged, the rules not applied.
+    Pass,
+}
+
+/// A public feed/collection name served by an upstream under another name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualFeed {
+    pub public: String,
+    /// Index into [`GatewayConfig::upstreams`].
+    pub upstream: usize,
+    pub name: String,
+}
+
+/// Where full messages are written, and which.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub dir: PathBuf,
+    /// Larger messages are not written (the audit record says so).
+    pub max_message_bytes: usize,
+    /// The newest this many exchanges' files are kept.
+    pub keep: usize,
+    /// Messages naming one of these feeds (public names, globs) are captured.
+    pub feeds: Vec<crate::policy::FeedPattern>,
 }
 
 /// The audit log's settings.
@@ -577,6 +655,27 @@ impl GatewayConfig {
             return Err(at(0..0, "route", "at least one [[route]] is needed".into()));
         }
         let mut routes: Vec<Route> = Vec::new();
+        let header_names = |names: &[Spanned<String>],
+                            star: bool,
+                            key: &str|
+         -> Result<Vec<String>, ConfigError> {
+            let mut out = Vec::new();
+            for n in names {
+                let v = n.get_ref();
+                if (v == "*" && !star)
+                    || v.is_empty()
+                    || v.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(at(
+                        n.span(),
+                        key,
+                        format!("{v:?} is not an extended header name"),
+                    ));
+                }
+                out.push(v.clone());
+            }
+            Ok(out)
+        };
         for r in raw.routes {
             let r = r.into_inner();
             let path = r.path.get_ref().clone();
@@ -636,6 +735,41 @@ impl GatewayConfig {
                     "a route needs at least one dialect".into(),
                 ));
             }
+            let headers = crate::policy::HeaderRules {
+                strip: header_names(&r.strip_headers, true, "route.strip_headers")?,
+                partner_header: match &r.partner_header {
+                    None => None,
+                    Some(h) => {
+                        header_names(std::slice::from_ref(h), false, "route.partner_header")?.pop()
+                    }
+                },
+            };
+            if let Some(m) = &r.push_message {
+                if m.get_ref()
+                    .chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+                {
+                    return Err(at(
+                        m.span(),
+                        "route.push_message",
+                        "holds control characters".into(),
+                    ));
+                }
+            }
+            let signed = match &r.signed_messages {
+                None => SignedMessages::Refuse,
+                Some(v) => match v.get_ref().as_str() {
+                    "refuse" => SignedMessages::Refuse,
+                    "pass" => SignedMessages::Pass,
+                    other => {
+                        return Err(at(
+                            v.span(),
+                            "route.signed_messages",
+                            format!("{other:?}: \"refuse\" (the default) or \"pass\""),
+                        ))
+                    }
+                },
+            };
             routes.push(Route {
                 path,
                 host,
@@ -644,6 +778,9 @@ impl GatewayConfig {
                 dialects,
                 max_body_bytes: r.max_body_bytes,
                 inbox_feed: r.inbox_feed,
+                headers,
+                push_message: r.push_message.map(Spanned::into_inner),
+                signed,
             });
         }
 
@@ -665,6 +802,73 @@ impl GatewayConfig {
         let responses = Responses {
             max_bytes: raw.responses.max_bytes,
             hold_bytes: raw.responses.hold_bytes,
+        };
+        let mut feeds: Vec<VirtualFeed> = Vec::new();
+        for f in raw.feeds {
+            let f = f.into_inner();
+            for (v, key) in [(&f.public, "feed.public"), (&f.name, "feed.name")] {
+                let text = v.get_ref();
+                if text.is_empty()
+                    || text.trim() != text
+                    || text.chars().any(|c| c.is_control())
+                    || text.contains(['*', '?'])
+                {
+                    return Err(at(
+                        v.span(),
+                        key,
+                        format!("{text:?}: a feed name, without surrounding white space, control characters or globs"),
+                    ));
+                }
+            }
+            if feeds.iter().any(|o| &o.public == f.public.get_ref()) {
+                return Err(at(
+                    f.public.span(),
+                    "feed.public",
+                    format!("{:?} is mapped twice", f.public.get_ref()),
+                ));
+            }
+            let upstream = upstreams
+                .iter()
+                .position(|u| &u.name == f.upstream.get_ref())
+                .ok_or_else(|| {
+                    at(
+                        f.upstream.span(),
+                        "feed.upstream",
+                        format!("no [[upstream]] is named {:?}", f.upstream.get_ref()),
+                    )
+                })?;
+            feeds.push(VirtualFeed {
+                public: f.public.into_inner(),
+                upstream,
+                name: f.name.into_inner(),
+            });
+        }
+        let capture = match raw.capture {
+            None => None,
+            Some(c) => {
+                let span = c.span();
+                let c = c.into_inner();
+                if c.keep == 0 {
+                    return Err(at(span, "capture.keep", "must be at least 1".into()));
+                }
+                let mut patterns = Vec::new();
+                for f in &c.feeds {
+                    if f.get_ref().is_empty() || f.get_ref().chars().any(|ch| ch.is_control()) {
+                        return Err(at(
+                            f.span(),
+                            "capture.feeds",
+                            format!("{:?} is empty or holds control characters", f.get_ref()),
+                        ));
+                    }
+                    patterns.push(crate::policy::FeedPattern::new(f.get_ref()));
+                }
+                Some(Capture {
+                    dir: c.dir,
+                    max_message_bytes: c.max_message_bytes,
+                    keep: c.keep,
+                    feeds: patterns,
+                })
+            }
         };
         Ok(GatewayConfig {
             source: path.to_path_buf(),
@@ -698,7 +902,14 @@ impl GatewayConfig {
                 queue_records: a.queue_records,
                 when_full: a.when_full,
             }),
+            feeds,
+            capture,
         })
+    }
+
+    /// The virtual feed with this public name.
+    pub fn virtual_feed(&self, public: &str) -> Option<&VirtualFeed> {
+        self.feeds.iter().find(|f| f.public == public)
     }
 
     /// The route for a request: exact path, the host-specific route before the host-less one.

@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::model::{
     normalize_subject, parse_fingerprint, AddressRule, CertificateMatch, FeedPattern, Grant,
-    Origin, Partner, Policy, Rate, ANONYMOUS,
+    HeaderRules, Origin, Partner, Policy, Rate, ANONYMOUS,
 };
 use super::{Action, ActionSet};
 use crate::config::ConfigError;
@@ -39,6 +39,8 @@ struct RawPartner {
     rate: Option<Spanned<RawRate>>,
     #[serde(default)]
     conceal: bool,
+    #[serde(default)]
+    capture: bool,
     #[serde(default, rename = "grant")]
     grants: Vec<Spanned<RawGrant>>,
 }
@@ -49,6 +51,8 @@ struct RawAnonymous {
     rate: Option<Spanned<RawRate>>,
     #[serde(default)]
     conceal: bool,
+    #[serde(default)]
+    capture: bool,
     #[serde(default, rename = "grant")]
     grants: Vec<Spanned<RawGrant>>,
 }
@@ -85,6 +89,10 @@ struct RawGrant {
     #[serde(default)]
     delivery_addresses: Vec<Spanned<RawAddress>>,
     max_poll_window_seconds: Option<Spanned<u64>>,
+    poll_window: Option<Spanned<String>>,
+    #[serde(default)]
+    strip_headers: Vec<Spanned<String>>,
+    partner_header: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -314,6 +322,7 @@ impl Policy {
                 basic_user,
                 tokens: p.tokens.len(),
                 certificate,
+                capture: p.capture,
                 index,
                 actions,
             });
@@ -346,6 +355,7 @@ impl Policy {
                 basic_user: None,
                 tokens: 0,
                 certificate: None,
+                capture: a.capture,
                 index: ANONYMOUS,
                 actions,
             });
@@ -508,14 +518,71 @@ fn grants(
             }
             w => w.map(Spanned::into_inner),
         };
+        let clamp_poll_window = match &g.poll_window {
+            None => false,
+            Some(v) => match v.get_ref().as_str() {
+                "refuse" => false,
+                "clamp" => true,
+                other => {
+                    return Err(at(
+                        v.span(),
+                        &key("poll_window"),
+                        format!("{other:?}: \"refuse\" (the default) or \"clamp\""),
+                    ))
+                }
+            },
+        };
+        if clamp_poll_window && max_poll_window_seconds.is_none() {
+            if let Some(v) = &g.poll_window {
+                return Err(at(
+                    v.span(),
+                    &key("poll_window"),
+                    "\"clamp\" needs max_poll_window_seconds".into(),
+                ));
+            }
+        }
+        let headers = HeaderRules {
+            strip: header_names(&g.strip_headers, true)
+                .map_err(|(span, m)| at(span, &key("strip_headers"), m))?,
+            partner_header: match &g.partner_header {
+                None => None,
+                Some(h) => Some(
+                    header_names(std::slice::from_ref(h), false)
+                        .map_err(|(span, m)| at(span, &key("partner_header"), m))?
+                        .remove(0),
+                ),
+            },
+        };
         out.push(Grant {
             feeds,
             actions,
             content_bindings,
             delivery_addresses,
             max_poll_window_seconds,
+            clamp_poll_window,
+            headers,
             origin,
         });
+    }
+    Ok(out)
+}
+
+/// Extended header names of a rule: non-empty, no white space or control characters; `"*"`
+/// (every header) only where `star` allows it.
+fn header_names(
+    names: &[Spanned<String>],
+    star: bool,
+) -> Result<Vec<String>, (Range<usize>, String)> {
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        let v = n.get_ref();
+        if v == "*" && !star {
+            return Err((n.span(), "\"*\" is not a header name".into()));
+        }
+        if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err((n.span(), format!("{v:?} is not an extended header name")));
+        }
+        out.push(v.clone());
     }
     Ok(out)
 }

@@ -28,7 +28,7 @@ use crate::taxii::{Dialect, Envelope, MessageKind, Refusal, RejectKind};
 
 pub use model::{
     hash_secret, hash_token, normalize_subject, AddressRule, CertificateMatch, FeedPattern, Grant,
-    GrantRef, Origin, Partner, Policy, Rate,
+    GrantRef, HeaderRules, Origin, Partner, Policy, Rate,
 };
 
 /// What a partner may ask for (DESIGN.md, "Configuration contract").
@@ -125,7 +125,12 @@ impl ActionSet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Allowed by this grant (for a message naming several feeds: the grant of the first).
-    Allow { grant: GrantRef },
+    /// `clamp_begin`: a poll asking further back than the grant allows, allowed because the
+    /// grant clamps (`poll_window = "clamp"`): serve it from this instant (Unix seconds).
+    Allow {
+        grant: GrantRef,
+        clamp_begin: Option<i64>,
+    },
     /// Denied. `missing` says in words what no grant gives (safe to show the partner: it names
     /// the action, the feed and the values the partner sent, never the policy's files or other
     /// feeds). `grant` is the grant that allowed the action on the feed but whose narrowing
@@ -266,11 +271,13 @@ pub fn decide(
             .unwrap_or(0);
         return Decision::Allow {
             grant: grant_ref(i),
+            clamp_begin: None,
         };
     }
 
     // The feeds to decide on.
     let mut first: Option<usize> = None;
+    let mut clamp_begin: Option<i64> = None;
     let mut decide_feed = |name: Option<&str>| -> Result<(), Decision> {
         let mut refused: Option<(usize, DenyReason, String)> = None;
         let mut covered = false;
@@ -287,8 +294,11 @@ pub fn decide(
             }
             covered = true;
             match narrowing(g, action, envelope, now_unix) {
-                Ok(()) => {
+                Ok(clamp) => {
                     first.get_or_insert(i);
+                    if let Some(c) = clamp {
+                        clamp_begin = Some(clamp_begin.map_or(c, |b: i64| b.max(c)));
+                    }
                     return Ok(());
                 }
                 Err((reason, why)) => {
@@ -339,19 +349,21 @@ pub fn decide(
     match (result, first) {
         (Ok(()), Some(i)) => Decision::Allow {
             grant: grant_ref(i),
+            clamp_begin,
         },
         (Err(d), _) => d,
         (Ok(()), None) => deny(DenyReason::Feed, format!("no grant of {action}")),
     }
 }
 
-/// A grant's narrowing, applied to a message whose action and feed it allows.
+/// A grant's narrowing, applied to a message whose action and feed it allows. `Ok(Some(t))`:
+/// allowed once the poll's begin is clamped to `t` (the grant clamps instead of refusing).
 fn narrowing(
     grant: &Grant,
     action: Action,
     envelope: &Envelope,
     now_unix: u64,
-) -> Result<(), (DenyReason, String)> {
+) -> Result<Option<i64>, (DenyReason, String)> {
     // Content bindings: of the content pushed, of the content a poll or a subscription asks
     // for. Naming none in a poll (without a subscription) or a subscription asks for every
     // binding ("all content bindings are acceptable": 1.0 XML Binding §3.8, 1.0 XML Binding
@@ -420,6 +432,9 @@ fn narrowing(
                     secs - MAX_ZONE_OFFSET_SECONDS
                 }
             });
+        if grant.clamp_poll_window && begin.is_none_or(|b| b < oldest) {
+            return Ok(Some(oldest));
+        }
         match begin {
             None => {
                 return Err((
@@ -438,7 +453,7 @@ fn narrowing(
             Some(_) => {}
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Whether the partner may see a feed in a Feed/Collection Information response: it holds a

@@ -200,7 +200,50 @@ pub struct Grant {
     /// The oldest begin timestamp a poll request may ask for, in seconds before now; `None`:
     /// no limit.
     pub max_poll_window_seconds: Option<u64>,
+    /// A poll asking further back than `max_poll_window_seconds` is served from the oldest
+    /// instant allowed instead of refused (`poll_window = "clamp"`).
+    pub clamp_poll_window: bool,
+    /// Extended header rules for the messages this grant allows (added to the route's).
+    pub headers: HeaderRules,
     pub origin: Origin,
+}
+
+/// Extended header rules (per route in the configuration, per grant in policy files).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderRules {
+    /// Names of TAXII extended headers to remove on the way to the upstream; `"*"`: all.
+    pub strip: Vec<String>,
+    /// An extended header carrying the partner id, added toward the upstream (1.0/1.1
+    /// `Extended_Header name="…"`, Draft 1 an element or GET parameter of that name).
+    pub partner_header: Option<String>,
+}
+
+impl HeaderRules {
+    pub fn is_empty(&self) -> bool {
+        self.strip.is_empty() && self.partner_header.is_none()
+    }
+
+    /// These rules and `other`'s together: every strip of both; `other`'s partner header
+    /// where it names one.
+    pub fn with(&self, other: &HeaderRules) -> HeaderRules {
+        let mut strip = self.strip.clone();
+        for s in &other.strip {
+            if !strip.contains(s) {
+                strip.push(s.clone());
+            }
+        }
+        HeaderRules {
+            strip,
+            partner_header: other
+                .partner_header
+                .clone()
+                .or_else(|| self.partner_header.clone()),
+        }
+    }
+
+    pub fn strips_all(&self) -> bool {
+        self.strip.iter().any(|s| s == "*")
+    }
 }
 
 impl Grant {
@@ -261,6 +304,8 @@ pub struct Partner {
     /// How many bearer tokens the partner has.
     pub tokens: usize,
     pub certificate: Option<CertificateMatch>,
+    /// Every message of this partner is written to the capture directory (`capture = true`).
+    pub capture: bool,
     pub(super) index: usize,
     pub(super) actions: ActionSet,
 }
@@ -355,6 +400,8 @@ impl Policy {
                     content_bindings: Vec::new(),
                     delivery_addresses: vec![AddressRule::Any],
                     max_poll_window_seconds: None,
+                    clamp_poll_window: false,
+                    headers: HeaderRules::default(),
                     origin: Origin {
                         file: Arc::from(Path::new("(permissive)")),
                         line: 0,
@@ -367,6 +414,7 @@ impl Policy {
                 basic_user: None,
                 tokens: 0,
                 certificate: None,
+                capture: false,
                 index: ANONYMOUS,
                 actions: ActionSet::ALL,
             });

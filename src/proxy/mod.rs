@@ -50,6 +50,7 @@ pub struct Gateway {
     /// Upstream CA sets, loaded once per configuration.
     upstream_cas: Arc<ArcSwap<HashMap<String, Arc<[WrappedX509]>>>>,
     audit: Option<Arc<crate::audit::writer::AuditLog>>,
+    capture: Option<Arc<crate::audit::capture::CaptureLog>>,
     limits: Arc<ArcSwap<crate::limits::RateLimits>>,
 }
 
@@ -90,6 +91,7 @@ impl Gateway {
     pub fn new(
         config: Arc<ArcSwap<GatewayConfig>>,
         audit: Option<Arc<crate::audit::writer::AuditLog>>,
+        capture: Option<Arc<crate::audit::capture::CaptureLog>>,
     ) -> std::result::Result<Gateway, String> {
         let cas = load_upstream_cas(&config.load())?;
         let limits = Arc::new(ArcSwap::from_pointee(
@@ -99,6 +101,7 @@ impl Gateway {
             config,
             upstream_cas: Arc::new(ArcSwap::from_pointee(cas)),
             audit,
+            capture,
             limits,
         })
     }
@@ -160,6 +163,19 @@ pub struct Exchange {
     reject_kind: Option<&'static str>,
     answered: bool,
     response: Option<ResponseCheck>,
+    /// The operator rules' plan for the request, once policy allowed it.
+    plan: Option<crate::rules::RequestPlan>,
+    /// SHA-256 of each content block the partner pushed.
+    request_digests: Vec<String>,
+    /// Captured files (or why not), for the audit record; `capturing`: the response too.
+    captured: Vec<String>,
+    capturing: bool,
+    /// A signed message the rules would have changed: refused or passed unchanged.
+    signed: Option<&'static str>,
+    /// A body read early and rewritten: the length of the partner's body, and how much of it
+    /// Pingora has replayed in this attempt (the rewritten body replaces the first piece).
+    original_len: usize,
+    replayed: usize,
 }
 
 #[async_trait]
@@ -191,6 +207,13 @@ impl ProxyHttp for Gateway {
             reject_kind: None,
             answered: false,
             response: None,
+            plan: None,
+            request_digests: Vec::new(),
+            captured: Vec::new(),
+            capturing: false,
+            signed: None,
+            original_len: 0,
+            replayed: 0,
         }
     }
 
@@ -289,7 +312,7 @@ impl ProxyHttp for Gateway {
             ctx.body.extend_from_slice(&chunk);
         }
         ctx.body_read_early = true;
-        match decide(ctx) {
+        match decide(ctx, self.capture.as_deref()) {
             Ok(()) => Ok(false),
             Err((refusal, irt)) => refuse(session, ctx, refusal, irt).await,
         }
@@ -303,6 +326,22 @@ impl ProxyHttp for Gateway {
         ctx: &mut Exchange,
     ) -> Result<()> {
         if ctx.body_read_early {
+            // Pingora replays the partner's body from its retry buffer; a rewritten one takes
+            // its place: all of it with the first piece, nothing with the others.
+            if ctx.original_len > 0 {
+                if let Some(chunk) = body.take() {
+                    let first = ctx.replayed == 0;
+                    ctx.replayed += chunk.len();
+                    *body = Some(if first {
+                        Bytes::copy_from_slice(&ctx.body)
+                    } else {
+                        Bytes::new()
+                    });
+                    if ctx.replayed >= ctx.original_len {
+                        ctx.replayed = 0;
+                    }
+                }
+            }
             return Ok(());
         }
         if let Some(chunk) = body.take() {
@@ -319,14 +358,31 @@ impl ProxyHttp for Gateway {
             *body = Some(Bytes::new());
         }
         if end_of_stream {
-            if let Err(pending) = decide(ctx) {
+            ctx.body_len = ctx.body.len();
+            let decided = decide(ctx, self.capture.as_deref()).and_then(|()| {
+                // The upstream connection was chosen before this body could be read.
+                let route_upstream = ctx.route.map(|r| ctx.config.routes[r].upstream);
+                match &ctx.plan {
+                    Some(plan) if Some(plan.upstream) != route_upstream => {
+                        ctx.reason = Some(format!(
+                            "a message over {EARLY_BODY_BYTES} bytes can only go to this service's own upstream, and its feed lives on upstream {}",
+                            ctx.config.upstreams[plan.upstream].name
+                        ));
+                        Err((
+                            Refusal::Denied,
+                            ctx.request.as_ref().map(|r| r.message_id.value.clone()),
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            });
+            if let Err(pending) = decided {
                 ctx.pending = Some(pending);
                 return Err(Error::explain(
                     ErrorType::HTTPStatus(400),
                     "request refused",
                 ));
             }
-            ctx.body_len = ctx.body.len();
             *body = Some(Bytes::from(std::mem::take(&mut ctx.body)));
         }
         Ok(())
@@ -337,8 +393,7 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut Exchange,
     ) -> Result<Box<HttpPeer>> {
-        let route = current_route(ctx)?;
-        let up = &ctx.config.upstreams[route.upstream];
+        let up = &ctx.config.upstreams[upstream_of(ctx)?];
         Ok(Box::new(self.peer(up)))
     }
 
@@ -349,8 +404,12 @@ impl ProxyHttp for Gateway {
         ctx: &mut Exchange,
     ) -> Result<()> {
         let route = current_route(ctx)?;
-        let up = &ctx.config.upstreams[route.upstream];
-        point_at_upstream(session, upstream_request, up, route)?;
+        let up = &ctx.config.upstreams[upstream_of(ctx)?];
+        let query = match ctx.plan.as_ref().and_then(|p| p.query.as_deref()) {
+            Some(q) => Some(q),
+            None => session.req_header().uri.query(),
+        };
+        point_at_upstream(query, upstream_request, up, route)?;
         upstream_request.insert_header("X-Request-Id", &ctx.request_id)?;
         // The partner's own credentials stay here; the upstream learns who it is from the
         // identity header (Draft 1 Services §6.3: credentials are passed on to the handler).
@@ -400,10 +459,17 @@ impl ProxyHttp for Gateway {
             };
             upstream_request.insert_header("X-TAXII-Protocol", request.dialect.protocol_id(hop))?;
         }
-        if ctx.body_read_early && ctx.body_was_chunked {
-            // De-chunked into the retry buffer: send it with an exact length.
+        if ctx.body_read_early && (ctx.body_was_chunked || ctx.original_len > 0) {
+            // De-chunked into the retry buffer, or rewritten: send it with an exact length.
             upstream_request.remove_header("transfer-encoding");
             upstream_request.insert_header("Content-Length", ctx.body.len().to_string())?;
+        } else if !ctx.body_read_early
+            && ctx.http.method.as_deref() == Some("POST")
+            && rules_may_rewrite(&ctx.config, route)
+        {
+            // Decided after this head leaves: a rule may change the body's length.
+            upstream_request.remove_header("content-length");
+            upstream_request.insert_header("Transfer-Encoding", "chunked")?;
         }
         Ok(())
     }
@@ -424,6 +490,23 @@ impl ProxyHttp for Gateway {
             http_base,
             https_base,
         };
+        let route = current_route(ctx)?;
+        let rules = response::ResponseRules {
+            renamed: ctx
+                .plan
+                .as_ref()
+                .map(|p| p.renamed.clone())
+                .unwrap_or_default(),
+            served_begin: ctx.plan.as_ref().and_then(|p| p.served_begin),
+            upstream: upstream_of(ctx)?,
+            refuse_signed: route.signed == crate::config::SignedMessages::Refuse,
+            capture: match (&self.capture, &ctx.config.capture) {
+                (Some(log), Some(c)) if ctx.capturing => {
+                    Some((log.clone(), ctx.request_id.clone(), c.max_message_bytes))
+                }
+                _ => None,
+            },
+        };
         let check = ResponseCheck::start(
             request,
             upstream_response,
@@ -432,6 +515,7 @@ impl ProxyHttp for Gateway {
             random_u128(),
             now_unix(),
             Some(setup),
+            rules,
         );
         upstream_response.insert_header("X-Request-Id", &ctx.request_id)?;
         ctx.response = Some(check);
@@ -595,13 +679,13 @@ impl ProxyHttp for Gateway {
 
 /// Points the upstream request at the route's upstream path (the client's query kept) and host.
 pub(crate) fn point_at_upstream(
-    session: &Session,
+    query: Option<&str>,
     upstream_request: &mut RequestHeader,
     up: &crate::config::Upstream,
     route: &Route,
 ) -> Result<()> {
     let mut target = format!("{}{}", up.base_path, route.upstream_path);
-    if let Some(q) = session.req_header().uri.query() {
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
         target.push('?');
         target.push_str(q);
     }
@@ -611,6 +695,28 @@ pub(crate) fn point_at_upstream(
     upstream_request.set_uri(uri);
     upstream_request.insert_header("Host", up.authority())?;
     Ok(())
+}
+
+/// The upstream the exchange goes to: its virtual feeds' (the rules' plan), else the route's.
+fn upstream_of(ctx: &Exchange) -> Result<usize> {
+    match &ctx.plan {
+        Some(plan) => Ok(plan.upstream),
+        None => current_route(ctx).map(|r| r.upstream),
+    }
+}
+
+/// Whether any operator rule could change a request sent to `route`.
+fn rules_may_rewrite(config: &GatewayConfig, route: &Route) -> bool {
+    !config.feeds.is_empty()
+        || !route.headers.is_empty()
+        || route.push_message.is_some()
+        || config.policy.as_ref().is_some_and(|p| {
+            p.partners()
+                .iter()
+                .chain(p.anonymous())
+                .flat_map(|partner| partner.grants.iter())
+                .any(|g| !g.headers.is_empty() || g.clamp_poll_window)
+        })
 }
 
 fn current_route(ctx: &Exchange) -> Result<&Route> {
@@ -640,7 +746,10 @@ fn likely_dialect(http: &HttpContext, route: &Route) -> Dialect {
 
 /// Reads the held request with the protocol core and applies the route's and the policy's
 /// rules. `Err` carries the answer and the in-response-to to echo.
-fn decide(ctx: &mut Exchange) -> std::result::Result<(), (Refusal, Option<String>)> {
+fn decide(
+    ctx: &mut Exchange,
+    capture: Option<&crate::audit::capture::CaptureLog>,
+) -> std::result::Result<(), (Refusal, Option<String>)> {
     let Some(route_index) = ctx.route else {
         return Err((Refusal::Rejected(RejectKind::NotTaxii), None));
     };
@@ -675,12 +784,81 @@ fn decide(ctx: &mut Exchange) -> std::result::Result<(), (Refusal, Option<String
         return Err((Refusal::Unauthenticated { realm: None }, irt));
     };
     let inbox = route.inbox_feed.as_deref();
-    if let crate::policy::Decision::Deny {
-        reason, missing, ..
-    } = crate::policy::decide(policy, partner, &envelope, inbox, now_unix())
-    {
-        ctx.reason = Some(missing);
-        return Err((reason.refusal(partner.conceal), irt));
+    let (grant, clamp_begin) =
+        match crate::policy::decide(policy, partner, &envelope, inbox, now_unix()) {
+            crate::policy::Decision::Deny {
+                reason, missing, ..
+            } => {
+                ctx.reason = Some(missing);
+                return Err((reason.refusal(partner.conceal), irt));
+            }
+            crate::policy::Decision::Allow { grant, clamp_begin } => {
+                (policy.grant(grant), clamp_begin)
+            }
+        };
+    if envelope.kind == MessageKind::InboxMessage {
+        ctx.request_digests = crate::taxii::edit::content_digests(&ctx.body, &envelope);
+    }
+    // Capture the message as the partner sent it.
+    if let (Some(log), Some(c)) = (capture, &ctx.config.capture) {
+        let wanted = partner.capture
+            || envelope
+                .feeds
+                .iter()
+                .any(|f| c.feeds.iter().any(|p| p.matches(&f.value)));
+        if wanted {
+            ctx.capturing = true;
+            let bytes = if ctx.body.is_empty() {
+                ctx.http.query.clone().unwrap_or_default().into_bytes()
+            } else {
+                ctx.body.clone()
+            };
+            let name = format!("{}.request.xml", ctx.request_id);
+            if bytes.len() > c.max_message_bytes {
+                ctx.captured.push(format!(
+                    "request not captured: {} bytes, over max_message_bytes",
+                    bytes.len()
+                ));
+            } else if log.write(&ctx.request_id, name.clone(), bytes) {
+                ctx.captured.push(name);
+            } else {
+                ctx.captured
+                    .push("request not captured: capture queue full".into());
+            }
+        }
+    }
+    let query = ctx.http.query.clone();
+    match crate::rules::plan_request(
+        &ctx.config,
+        route,
+        partner,
+        grant,
+        clamp_begin,
+        &envelope,
+        &ctx.body,
+        query.as_deref(),
+    ) {
+        Ok(mut plan) => {
+            if plan.signed_passed {
+                ctx.signed = Some("passed_unchanged");
+            }
+            if let Some(body) = plan.body.take() {
+                ctx.original_len = ctx.body.len();
+                ctx.body = body;
+                if let Some(m) = crate::metrics::global() {
+                    m.rewrites.with_label_values(&["request"]).inc();
+                }
+            }
+            ctx.plan = Some(plan);
+        }
+        Err(crate::rules::RuleRefusal(why)) => {
+            if envelope.signed {
+                ctx.signed = Some("refused");
+            }
+            ctx.reason = Some(why);
+            ctx.request = Some(envelope);
+            return Err((Refusal::Denied, irt));
+        }
     }
     ctx.request = Some(envelope);
     Ok(())
@@ -1022,6 +1200,27 @@ fn audit_record(session: &Session, e: Option<&Error>, ctx: &Exchange) -> crate::
             .and_then(|r| r.envelope.as_ref())
             .map(|e| e.content_blocks as u64),
         latency_ms: ctx.started.elapsed().as_millis() as u64,
+        content_digests: if ctx.request_digests.is_empty() {
+            resp.map(|r| r.digests.clone()).unwrap_or_default()
+        } else {
+            ctx.request_digests.clone()
+        },
+        rewrites: ctx
+            .plan
+            .iter()
+            .flat_map(|p| p.rewrites.iter().cloned())
+            .chain(resp.iter().flat_map(|r| r.rewrites.iter().cloned()))
+            .collect(),
+        signed: ctx
+            .signed
+            .or_else(|| resp.and_then(|r| r.signed))
+            .map(str::to_string),
+        capture: ctx
+            .captured
+            .iter()
+            .cloned()
+            .chain(resp.and_then(|r| r.captured.clone()))
+            .collect(),
     }
 }
 

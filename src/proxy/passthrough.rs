@@ -69,7 +69,12 @@ impl ProxyHttp for Passthrough {
             return Ok(());
         };
         let up = &self.config.upstreams[route.upstream];
-        point_at_upstream(session, upstream_request, up, route)?;
+        point_at_upstream(
+            session.req_header().uri.query(),
+            upstream_request,
+            up,
+            route,
+        )?;
         Ok(())
     }
 }

@@ -51,6 +51,46 @@ pub struct ResponseCheck {
     rewrite: Option<RewriteSetup>,
     /// What the rewrite did: (records dropped, addresses rewritten), for logs and audit.
     pub rewritten: Option<(usize, usize)>,
+    /// The operator rules for the answer.
+    rules: ResponseRules,
+    /// Poll answers: SHA-256 of each content block sent, and how many of the scanner's
+    /// blocks are digested so far (streamed answers).
+    digest_blocks: bool,
+    pub digests: Vec<String>,
+    digested: usize,
+    /// Capture of the answer as sent: the log, the file name, the cap; bytes so far.
+    capture: Option<(
+        std::sync::Arc<crate::audit::capture::CaptureLog>,
+        String,
+        String,
+        usize,
+    )>,
+    capture_buf: Vec<u8>,
+    /// What the rules did to the answer, in words (audit).
+    pub rewrites: Vec<String>,
+    /// A signed answer the rules would have changed: refused or passed unchanged.
+    pub signed: Option<&'static str>,
+    /// What capture made of the answer (file name, or why not).
+    pub captured: Option<String>,
+}
+
+/// The operator rules that apply to an answer (see [`crate::rules`]).
+#[derive(Default)]
+pub struct ResponseRules {
+    /// (public, upstream) names the request was renamed with: renamed back in the answer.
+    pub renamed: Vec<(String, String)>,
+    /// The begin a clamped poll was served from: said in the poll answer.
+    pub served_begin: Option<i64>,
+    /// The upstream answering (for the public names of its feeds).
+    pub upstream: usize,
+    /// Refuse (true) or pass unchanged a signed answer that the rules would change.
+    pub refuse_signed: bool,
+    /// Capture the answer: (log, exchange id, max bytes).
+    pub capture: Option<(
+        std::sync::Arc<crate::audit::capture::CaptureLog>,
+        String,
+        usize,
+    )>,
 }
 
 /// What rewriting a response needs: the configuration (routes, policy), the partner, and the
@@ -65,6 +105,7 @@ pub struct RewriteSetup {
 impl ResponseCheck {
     /// Decides from the upstream's status and headers how the body will be handled, and
     /// rewrites the header to match.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         request: &Envelope,
         upstream_response: &mut ResponseHeader,
@@ -73,6 +114,7 @@ impl ResponseCheck {
         id_seed: u128,
         now_unix: u64,
         rewrite: Option<RewriteSetup>,
+        rules: ResponseRules,
     ) -> ResponseCheck {
         // The answers that name services and feeds are held whole, so that they can be
         // filtered and their addresses mapped before any byte leaves.
@@ -84,6 +126,11 @@ impl ResponseCheck {
                     | MessageKind::SubscriptionManagementRequest
             )
         });
+        let poll = matches!(
+            request.kind,
+            MessageKind::PollRequest | MessageKind::PollFulfillment
+        );
+        let edits_poll = poll && (!rules.renamed.is_empty() || rules.served_begin.is_some());
         let dialect = request.dialect;
         let status = upstream_response.status.as_u16();
         let mut headers = HttpContext::default();
@@ -118,7 +165,21 @@ impl ResponseCheck {
             refused: None,
             rewrite,
             rewritten: None,
+            digest_blocks: poll,
+            digests: Vec::new(),
+            digested: 0,
+            capture: rules.capture.as_ref().map(|(log, id, max)| {
+                (log.clone(), id.clone(), format!("{id}.response.xml"), *max)
+            }),
+            capture_buf: Vec::new(),
+            rules,
+            rewrites: Vec::new(),
+            signed: None,
+            captured: None,
         };
+        // A poll answer the rules edit is held whole up to hold_bytes like any other (a larger
+        // one streams with its feed name renamed in the first bytes released).
+        let _ = edits_poll;
         let ok_status = status == 200;
         // Draft 1 HTTP binding §7: errors found in headers or while parsing are HTTP statuses;
         // the upstream's own are passed on, without whatever body it put there.
@@ -208,7 +269,9 @@ impl ResponseCheck {
         }
         match verdict {
             Ok(()) if end => {
-                *body = Some(Bytes::from(std::mem::take(&mut self.held)));
+                let out = std::mem::take(&mut self.held);
+                self.capture_piece(&out, true);
+                *body = Some(Bytes::from(out));
                 Ok(())
             }
             Ok(()) => {
@@ -216,8 +279,20 @@ impl ResponseCheck {
                     let verified = self.scanner.as_ref().map_or(0, StreamScanner::verified);
                     let ready = verified.saturating_sub(self.released);
                     if ready > 0 {
-                        let out: Vec<u8> = self.held.drain(..ready).collect();
+                        if self.digest_blocks {
+                            let spans: Vec<std::ops::Range<usize>> = self
+                                .scanner
+                                .as_ref()
+                                .map(|s| s.content_block_spans().to_vec())
+                                .unwrap_or_default();
+                            self.digest_upto(&spans, self.released + ready);
+                        }
+                        let mut out: Vec<u8> = self.held.drain(..ready).collect();
+                        if self.released == 0 {
+                            out = self.rename_streamed_head(out);
+                        }
                         self.released += ready;
+                        self.capture_piece(&out, false);
                         *body = Some(Bytes::from(out));
                     }
                 }
@@ -248,13 +323,173 @@ impl ResponseCheck {
                 env.message
             ));
         }
-        if let Some(setup) = self.rewrite.take() {
-            if self.released == 0 {
-                self.apply_rewrite(&setup, &env)?;
+        if self.digest_blocks {
+            let spans = env.content_block_spans.clone();
+            self.digest_upto(&spans, usize::MAX);
+        }
+        if self.released == 0 {
+            let mut changed = false;
+            if let Some(setup) = self.rewrite.take() {
+                changed = self.apply_rewrite(&setup, &env)?;
             }
+            self.apply_edits(&env, changed)?;
         }
         self.envelope = Some(env);
         Ok(())
+    }
+
+    /// Digests the content blocks of `spans` (absolute offsets) that end by `limit`, from the
+    /// held bytes (which start at offset `released`).
+    fn digest_upto(&mut self, spans: &[std::ops::Range<usize>], limit: usize) {
+        while let Some(span) = spans.get(self.digested) {
+            if span.end > limit || span.start < self.released {
+                break;
+            }
+            let (a, b) = (span.start - self.released, span.end - self.released);
+            match self.held.get(a..b) {
+                Some(bytes) => self.digests.push(crate::taxii::edit::digest_hex(bytes)),
+                None => break,
+            }
+            self.digested += 1;
+        }
+    }
+
+    /// The first bytes of a streamed answer: the feed names in them (the root's) renamed back
+    /// to the names the partner used.
+    fn rename_streamed_head(&mut self, out: Vec<u8>) -> Vec<u8> {
+        if self.rules.renamed.is_empty() {
+            return out;
+        }
+        let feeds: Vec<crate::taxii::Field> = self
+            .scanner
+            .as_ref()
+            .map(|s| s.feeds_so_far().to_vec())
+            .unwrap_or_default();
+        let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+        for f in feeds {
+            if f.span.is_empty() || f.span.end > out.len() {
+                continue;
+            }
+            if let Some(public) = crate::rules::public_name(&self.rules.renamed, &f.value) {
+                edits.push((
+                    f.span.clone(),
+                    crate::taxii::edit::escape_attribute(&public),
+                ));
+                self.rewrites.push(format!(
+                    "feed {:?} -> {public:?} (streamed answer)",
+                    f.value
+                ));
+            }
+        }
+        if edits.is_empty() {
+            return out;
+        }
+        edits.sort_by_key(|(r, _)| r.start);
+        let mut spliced = Vec::with_capacity(out.len() + 64);
+        let mut at = 0;
+        for (r, text) in edits {
+            if r.start < at {
+                continue;
+            }
+            spliced.extend_from_slice(&out[at..r.start]);
+            spliced.extend_from_slice(text.as_bytes());
+            at = r.end;
+        }
+        spliced.extend_from_slice(&out[at..]);
+        spliced
+    }
+
+    /// Keeps a copy of what is sent for the capture directory, up to the cap; at the end,
+    /// writes it.
+    fn capture_piece(&mut self, piece: &[u8], last: bool) {
+        let Some((_, _, _, max)) = &self.capture else {
+            return;
+        };
+        let max = *max;
+        if self.captured.is_none() {
+            if self.capture_buf.len() + piece.len() > max {
+                self.captured = Some(format!(
+                    "response not captured: over max_message_bytes ({max})"
+                ));
+                self.capture_buf = Vec::new();
+            } else {
+                self.capture_buf.extend_from_slice(piece);
+            }
+        }
+        if last && self.captured.is_none() {
+            if let Some((log, id, name, _)) = self.capture.take() {
+                let bytes = std::mem::take(&mut self.capture_buf);
+                self.captured = Some(if log.write(&id, name.clone(), bytes) {
+                    name
+                } else {
+                    "response not captured: capture queue full".into()
+                });
+            }
+        }
+    }
+
+    /// The rules' edits of a held answer: feed names renamed back (poll and subscription
+    /// answers), the served poll window said. `rescan`: the held body changed since `env`
+    /// was read.
+    fn apply_edits(&mut self, env: &Envelope, rescan: bool) -> std::result::Result<(), String> {
+        let edits_kind = matches!(
+            env.kind,
+            MessageKind::PollResponse | MessageKind::SubscriptionManagementResponse
+        );
+        if !edits_kind || (self.rules.renamed.is_empty() && self.rules.served_begin.is_none()) {
+            return Ok(());
+        }
+        let fresh;
+        let env = if rescan {
+            fresh = crate::taxii::scan_body(&self.held, &crate::taxii::ScanLimits::default())
+                .map_err(|e| format!("the rewritten answer does not read back: {e}"))?;
+            &fresh
+        } else {
+            env
+        };
+        let renamed = &self.rules.renamed;
+        let rename = |upstream_name: &str| crate::rules::public_name(renamed, upstream_name);
+        let rules = crate::taxii::edit::Rules {
+            rename_feed: (!renamed.is_empty())
+                .then_some(&rename as &dyn Fn(&str) -> Option<String>),
+            begin_not_before: self
+                .rules
+                .served_begin
+                .filter(|_| env.kind == MessageKind::PollResponse),
+            ..crate::taxii::edit::Rules::default()
+        };
+        let edited = crate::taxii::edit::edit_message(&self.held, env, &rules)
+            .map_err(|e| format!("the answer could not be rewritten: {e}"))?;
+        for (from, to) in &edited.renamed {
+            if from != to {
+                self.rewrites.push(format!("feed {from:?} -> {to:?}"));
+            }
+        }
+        if let Some(w) = &edited.window {
+            self.rewrites
+                .push(format!("poll window served from {}", w.served));
+        }
+        match edited.outcome {
+            crate::taxii::Outcome::Unchanged => Ok(()),
+            crate::taxii::Outcome::Rewritten(body) => {
+                self.held = body;
+                if let Some(m) = crate::metrics::global() {
+                    m.rewrites.with_label_values(&["response"]).inc();
+                }
+                Ok(())
+            }
+            crate::taxii::Outcome::Signed if self.rules.refuse_signed => {
+                self.signed = Some("refused");
+                Err("a signed answer that the rules would rewrite".into())
+            }
+            crate::taxii::Outcome::Signed => {
+                self.signed = Some("passed_unchanged");
+                self.rewrites.clear();
+                self.rewrites
+                    .push("signed answer passed unchanged (rules not applied)".into());
+                Ok(())
+            }
+        }
     }
 
     /// Filters the held answer for the partner and maps every address to the gateway's
@@ -265,7 +500,7 @@ impl ResponseCheck {
         &mut self,
         setup: &RewriteSetup,
         env: &Envelope,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<bool, String> {
         use crate::policy::{allowed_actions, visible_feeds, Action, Policy};
         let config = &setup.config;
         let policy: &Policy = match &config.policy {
@@ -305,9 +540,14 @@ impl ResponseCheck {
                 setup.https_base.as_deref(),
             )
         };
-        let plan = crate::taxii::rewrite::RewritePlan::new(&map)
+        let upstream = self.rules.upstream;
+        let aliases = |name: &str| crate::rules::feed_aliases(config, upstream, name);
+        let mut plan = crate::taxii::rewrite::RewritePlan::new(&map)
             .keep_services(&keep_service)
             .keep_feeds(&keep_feed);
+        if !config.feeds.is_empty() {
+            plan = plan.feed_aliases(&aliases);
+        }
         let done = crate::taxii::rewrite::rewrite_response(&self.held, env, &plan)
             .map_err(|e| format!("the answer could not be filtered: {e}"))?;
         match done.outcome {
@@ -316,10 +556,16 @@ impl ResponseCheck {
                     done.feeds_dropped + done.services_dropped,
                     done.addresses_rewritten,
                 ));
+                if done.feeds_aliased > 0 {
+                    self.rewrites.push(format!(
+                        "feed records listed under public names: {}",
+                        done.feeds_aliased
+                    ));
+                }
                 self.held = body;
-                Ok(())
+                Ok(true)
             }
-            crate::taxii::rewrite::Outcome::Unchanged => Ok(()),
+            crate::taxii::rewrite::Outcome::Unchanged => Ok(false),
             // A signature would break; an unfiltered answer would show what the partner may
             // not see or addresses around the gateway: refused.
             crate::taxii::rewrite::Outcome::Signed => {

@@ -72,12 +72,15 @@ impl StripHeaders<'_> {
     }
 }
 
+/// A feed renaming: the new name of a feed/collection, or `None` to keep it.
+pub type RenameFeed<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
 /// The edits to make to one message (see the module documentation). `Rules::default()` changes
 /// nothing.
 #[derive(Clone, Copy, Default)]
 pub struct Rules<'a> {
     /// The new name of a feed/collection, or `None` to keep it.
-    pub rename_feed: Option<&'a dyn Fn(&str) -> Option<String>>,
+    pub rename_feed: Option<&'a RenameFeed<'a>>,
     pub strip_headers: StripHeaders<'a>,
     /// Headers to add, (name, value), in this order, after the kept ones.
     pub add_headers: &'a [(String, String)],
@@ -523,9 +526,8 @@ fn headers(
         .extended_headers
         .iter()
         .zip(&stripped)
-        .filter(|(_, s)| !**s)
-        .map(|(h, _)| h)
-        .last();
+        .rfind(|(_, s)| !**s)
+        .map(|(h, _)| h);
     if let Some(last) = last_kept {
         let space = ctx.space_before(last.span.start);
         let text: String = added.iter().map(|a| format!("{space}{a}")).collect();
@@ -708,7 +710,7 @@ fn escape_text(s: &str) -> String {
 
 /// An attribute value for `s` in either quote: markup characters, both quotes, and the white
 /// space attribute-value normalisation would turn into spaces, as references.
-fn escape_attribute(s: &str) -> String {
+pub fn escape_attribute(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {

@@ -27,6 +27,9 @@ use super::envelope::{Envelope, MessageKind, ServiceRef};
 use super::skip::is_xml_char;
 use super::values::collapse;
 
+/// The public names under which a feed record is listed.
+pub type FeedAliases<'a> = dyn Fn(&str) -> Vec<String> + 'a;
+
 /// What one partner may see, and where the gateway is.
 pub struct RewritePlan<'a> {
     /// Whether the partner may see a service record. Called for every service record of the
@@ -49,7 +52,7 @@ pub struct RewritePlan<'a> {
     /// like the original's) is inserted right after it with the name replaced. When the
     /// record's own name is not among the kept aliases, the copies take its place. An alias
     /// that is empty or holds characters XML cannot carry is left out.
-    pub feed_aliases: Option<&'a dyn Fn(&str) -> Vec<String>>,
+    pub feed_aliases: Option<&'a FeedAliases<'a>>,
 }
 
 fn keep_every_service(_: &ServiceRef) -> bool {

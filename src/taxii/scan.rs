@@ -1160,6 +1160,16 @@ impl StreamScanner {
         }
     }
 
+    /// The feed/collection names read so far (absolute spans, each ending at or before
+    /// [`StreamScanner::verified`]): a streaming caller can rename the root's feed name once
+    /// the root start tag is released.
+    pub fn feeds_so_far(&self) -> &[super::envelope::Field] {
+        match &self.resume {
+            Some((env, _)) => &env.feeds,
+            None => &[],
+        }
+    }
+
     /// Takes the next piece of the message.
     pub fn feed(&mut self, piece: &[u8]) -> Result<(), Reject> {
         self.total += piece.len();

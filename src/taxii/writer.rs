@@ -27,6 +27,9 @@ pub enum Refusal {
     UpstreamFailed,
     /// The upstream did not answer in time.
     UpstreamTimeout,
+    /// Refused by an operator rule (feeds on several upstreams, a signed message the rules
+    /// would change): `DENIED`, with the reason in the message.
+    Denied,
 }
 
 /// Everything an answer echoes or depends on besides the refusal itself.
@@ -177,6 +180,7 @@ pub fn refusal_reply(ctx: &ReplyContext, refusal: &Refusal) -> Reply {
             (!draft1).then_some((StatusType::Failure, Detail::None)),
         ),
         Refusal::Rejected(kind) => rejected(d, *kind, &mut extra),
+        Refusal::Denied => (200, Some((StatusType::Denied, Detail::None))),
     };
     let mut headers = binding_headers(d, ctx.transport, body.is_some());
     headers.extend(extra);

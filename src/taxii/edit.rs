@@ -236,7 +236,8 @@ pub fn edit_message(body: &[u8], env: &Envelope, rules: &Rules<'_>) -> Result<Ed
         return Ok(out);
     }
     ctx.place(inserts, &mut edits);
-    edits.sort_by_key(|e| (e.range.start, e.order));
+    // At one offset: inserts in schema order, and an insert before a removal starting there.
+    edits.sort_by_key(|e| (e.range.start, e.order, e.range.end));
     out.outcome = Outcome::Rewritten(splice(body, &edits)?);
     Ok(out)
 }

@@ -344,17 +344,20 @@ fn feed_information_lists_each_public_name_the_partner_holds_a_grant_on() {
     assert!(!d1.contains("feed_name=\"indicators\""), "{d1}");
 }
 
+/// The requests an upstream received: (head, body).
+type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A recorder upstream: keeps each request (head, body) and answers `answer` (a full HTTP
 /// response) to every one.
 struct Recorder {
     port: u16,
-    seen: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    seen: Seen,
 }
 
 fn recorder(answer: String) -> Recorder {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
     let keep = seen.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming() {

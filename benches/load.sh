@@ -14,6 +14,9 @@
 #   gateway-ops  the same with the operations on: metrics counted for an admin listener (and
 #                its upstream probe), one hash-chained audit record per exchange to a file
 #                (queue `block`: no record dropped); its ratio to `gateway` is their cost
+#   gateway-rules  the plain gateway with a virtual feed: the poll names `community-indicators`,
+#                rewritten to the upstream's `indicators` on the way in and back in the answer
+#                (both bodies spliced); its ratio to `gateway` is the cost of rewriting
 # Two answers are measured: `poll-1k` (no content block matches: a ~0.6 KB Poll_Response) and
 # `poll-1k+block` (one STIX block: a ~6.6 KB Poll_Response). Each target is warmed up, then
 # loaded for DURATION seconds; ratios are to the passthrough. `CPU us/req` is the CPU time of the
@@ -50,7 +53,7 @@ PROXY_THREADS=${PROXY_THREADS:-1}
 ROUNDS=${ROUNDS:-1}
 SCENARIOS=${SCENARIOS:-"poll-1k poll-1k+block"}
 BIG_BYTES=${BIG_BYTES:-1000000000}
-TARGETS=${TARGETS:-"direct passthrough nginx gateway gateway-ops"}
+TARGETS=${TARGETS:-"direct passthrough nginx gateway gateway-ops gateway-rules"}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -151,6 +154,7 @@ NGX_PORT=$(free_port)
 ORIGIN_PORT=$(free_port)
 BIG_GW_PORT=$(free_port)
 OPS_PORT=$(free_port)
+RULES_PORT=$(free_port)
 ADMIN_PORT=$(free_port)
 
 # One gateway configuration, used by the passthrough (which ignores the limits) and the gateway.
@@ -264,6 +268,14 @@ start() { # NAME PORT CMD...
 write_config "$GW_PORT" "$TMP/gateway.toml"
 write_config "$PT_PORT" "$TMP/passthrough.toml"
 write_config "$BIG_GW_PORT" "$TMP/gateway-big.toml"
+write_config "$RULES_PORT" "$TMP/gateway-rules.toml"
+cat >> "$TMP/gateway-rules.toml" <<EOF
+
+[[feed]]
+public = "community-indicators"
+upstream = "sample"
+name = "indicators"
+EOF
 write_config "$OPS_PORT" "$TMP/gateway-ops.toml"
 cat >> "$TMP/gateway-ops.toml" <<EOF
 
@@ -280,6 +292,7 @@ start upstream "$UP_PORT" "$BIN" sample-upstream --listen "127.0.0.1:$UP_PORT" -
 start passthrough "$PT_PORT" "$BIN" run --config "$TMP/passthrough.toml" --passthrough
 start gateway "$GW_PORT" "$BIN" run --config "$TMP/gateway.toml"
 start gateway-ops "$OPS_PORT" "$BIN" run --config "$TMP/gateway-ops.toml"
+start gateway-rules "$RULES_PORT" "$BIN" run --config "$TMP/gateway-rules.toml"
 start nginx "$NGX_PORT" "$NGINX" -p "$TMP" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf"
 
 url_of() {
@@ -289,6 +302,7 @@ url_of() {
         nginx) echo "http://127.0.0.1:$NGX_PORT" ;;
         gateway) echo "http://127.0.0.1:$GW_PORT" ;;
         gateway-ops) echo "http://127.0.0.1:$OPS_PORT" ;;
+        gateway-rules) echo "http://127.0.0.1:$RULES_PORT" ;;
         gateway-big) echo "http://127.0.0.1:$BIG_GW_PORT" ;;
         origin) echo "http://127.0.0.1:$ORIGIN_PORT" ;;
     esac
@@ -374,6 +388,9 @@ check_poll() { # TARGET BODYFILE BLOCKS
     grep -qi '^X-TAXII-Content-Type: urn:taxii.mitre.org:message:xml:1.1' "$out.head" \
         || die "$1: no 1.1 X-TAXII-Content-Type in the answer"
     grep -q '<taxii_11:Poll_Response ' "$out" || die "$1: not a Poll_Response: $(head -c 400 "$out")"
+    if [ "$1" = gateway-rules ]; then
+        grep -q 'collection_name="community-indicators"' "$out" || die "$1: the answer is not under the public name"
+    fi
     local n
     n=$(grep -c '<taxii_11:Content_Block>' "$out" || true)
     [ "$n" = "$3" ] || die "$1: $n content blocks, expected $3"
@@ -392,6 +409,7 @@ serving_pids() {
         passthrough) echo "$PID_passthrough" ;;
         gateway) echo "$PID_gateway" ;;
         gateway-ops) echo "$PID_gateway_ops" ;;
+        gateway-rules) echo "$PID_gateway_rules" ;;
         nginx) pgrep -P "$(cat "$TMP/nginx.pid")" | tr '\n' ' ' ;;
     esac
 }
@@ -415,19 +433,24 @@ for sc in $SCENARIOS; do
     body=$TMP/$sc.xml
     scenario_body "$sc" > "$body"
     write_lua "$body" "$TMP/$sc.lua"
+    # gateway-rules: the same poll under the public name.
+    sed 's/collection_name="indicators"/collection_name="community-indicators"/' "$body" > "$TMP/$sc-rules.xml"
+    write_lua "$TMP/$sc-rules.xml" "$TMP/$sc-rules.lua"
+    body_of() { if [ "$1" = gateway-rules ]; then echo "$TMP/$sc-rules.xml"; else echo "$body"; fi; }
+    lua_of() { if [ "$1" = gateway-rules ]; then echo "$TMP/$sc-rules.lua"; else echo "$TMP/$sc.lua"; fi; }
     size=""
-    for t in $TARGETS; do size=$(check_poll "$t" "$body" "$(scenario_blocks "$sc")"); done
+    for t in $TARGETS; do size=$(check_poll "$t" "$(body_of "$t")" "$(scenario_blocks "$sc")"); done
     req_bytes=$(wc -c < "$body")
     log "$sc: ${req_bytes}-byte Poll_Request, ${size}-byte Poll_Response (HTTP 200, checked on every target)"
     : > "$TMP/$sc.results"
     for round in $(seq "$ROUNDS"); do
         for t in $TARGETS; do
             url=$(url_of "$t")/services/poll
-            wrk -t"$WRK_THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$TMP/$sc.lua" "$url" >/dev/null
+            wrk -t"$WRK_THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$(lua_of "$t")" "$url" >/dev/null
             pids=$(serving_pids "$t")
             # shellcheck disable=SC2086
             ticks0=$(ticks_of $pids)
-            out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$TMP/$sc.lua" "$url")
+            out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$(lua_of "$t")" "$url")
             # shellcheck disable=SC2086
             ticks1=$(ticks_of $pids)
             line=$(grep '^WRKRESULT' <<<"$out") || die "$t: no wrk result: $out"
@@ -440,7 +463,7 @@ for sc in $SCENARIOS; do
         done
     done
     # The answer is still a 200 Poll_Response after the load.
-    for t in $TARGETS; do check_poll "$t" "$body" "$(scenario_blocks "$sc")" >/dev/null; done
+    for t in $TARGETS; do check_poll "$t" "$(body_of "$t")" "$(scenario_blocks "$sc")" >/dev/null; done
     base=$(awk '$1 == "passthrough" { print $2 }' "$TMP/$sc.results" | median)
     base_cpu=$(awk '$1 == "passthrough" { print $7 }' "$TMP/$sc.results" | median)
     {

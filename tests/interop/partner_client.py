@@ -7,9 +7,13 @@ builds the message with libtaxii and posts it with requests (both from the inter
 TAXII HTTP binding headers.
 
 Usage: partner_client.py --taxii 1.0|1.1 -u URL ACTION [--collection NAME] [--address URL]
-           [--basic USER:PASS] [--bearer TOKEN] [--cert FILE --key FILE] [--ca FILE]
-  ACTION: discovery, info (feed/collection information), poll, subscribe (push to --address)
-Prints the HTTP status line and the response body; exit 0 when a response was read.
+           [--content-file FILE] [--basic USER:PASS] [--bearer TOKEN] [--cert FILE --key FILE]
+           [--ca FILE]
+  ACTION: discovery, info (feed/collection information), poll, subscribe (push to --address),
+          push (1.1: one STIX 1.1.1 content block of --content-file to destination --collection)
+Prints the HTTP status line and the response body; exit 0 when a response was read. A push is
+sent compact (libtaxii's to_xml() without pretty printing, which is the form OpenTAXII stores
+as the original message) and its message id is printed to stderr ("sent message_id: ID").
 """
 import argparse
 import sys
@@ -17,6 +21,8 @@ import sys
 import libtaxii.messages_10 as tm10
 import libtaxii.messages_11 as tm11
 import requests
+import datetime
+
 from libtaxii.common import generate_message_id
 from libtaxii.constants import (ACT_SUBSCRIBE, RT_FULL, VID_TAXII_HTTP_10, VID_TAXII_HTTPS_10,
                                 VID_TAXII_SERVICES_10, VID_TAXII_SERVICES_11, VID_TAXII_XML_10,
@@ -40,6 +46,14 @@ def message(args):
                 delivery_message_binding=VID_TAXII_XML_10))
     if args.action == "info":
         return tm11.CollectionInformationRequest(mid)
+    if args.action == "push":
+        with open(args.content_file, encoding="utf-8") as f:
+            content = f.read()
+        return tm11.InboxMessage(
+            mid, destination_collection_names=[args.collection] if args.collection else None,
+            content_blocks=[tm11.ContentBlock(
+                tm11.ContentBinding("urn:stix.mitre.org:xml:1.1.1"), content,
+                timestamp_label=datetime.datetime.now(datetime.timezone.utc))])
     if args.action == "poll":
         return tm11.PollRequest(mid, collection_name=args.collection,
                                 poll_parameters=tm11.PollParameters())
@@ -53,9 +67,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--taxii", choices=["1.0", "1.1"], required=True)
     p.add_argument("-u", dest="url", required=True)
-    p.add_argument("action", choices=["discovery", "info", "poll", "subscribe"])
+    p.add_argument("action", choices=["discovery", "info", "poll", "subscribe", "push"])
     p.add_argument("--collection")
     p.add_argument("--address")
+    p.add_argument("--content-file")
     p.add_argument("--basic")
     p.add_argument("--bearer")
     p.add_argument("--cert")
@@ -77,7 +92,14 @@ def main():
         headers["Authorization"] = "Bearer " + args.bearer
     auth = tuple(args.basic.split(":", 1)) if args.basic else None
     cert = (args.cert, args.key) if args.cert else None
-    body = message(args).to_xml(pretty_print=True)
+    if args.action == "push" and (args.taxii != "1.1" or not args.content_file):
+        p.error("push: TAXII 1.1 and --content-file only")
+    msg = message(args)
+    if args.action == "push":
+        body = msg.to_xml()
+        print("sent message_id: %s" % msg.message_id, file=sys.stderr)
+    else:
+        body = msg.to_xml(pretty_print=True)
     r = requests.post(args.url, data=body, headers=headers, auth=auth, cert=cert,
                       verify=args.ca or True, timeout=30,
                       proxies={"http": None, "https": None})

@@ -8,7 +8,8 @@
 //!    whose advertised addresses name the gateway's HTTP listener (`--domain`), so that a direct
 //!    and a gateway run advertise the same addresses;
 //! 3. the gateway binary with a copy of `config/opentaxii.toml` whose listener addresses, upstream
-//!    URL and pid file are rewritten (run from the repository: its TLS paths are relative);
+//!    URL and pid file are rewritten (run from the repository: its TLS paths are relative); the
+//!    audit log and the capture directory in the run folder;
 //! 4. the matrix, TAXII 1.0 and 1.1 × cabby and libtaxii × discovery, feed/collection
 //!    information, poll (1.1 multi-part with Poll_Fulfillment), inbox push, subscribe / status /
 //!    unsubscribe, each run direct and then through the gateway against the same server, and the
@@ -16,7 +17,9 @@
 //!    timestamps, the request URL of cabby's log line); plus HTTPS through the gateway's TLS
 //!    listener (test CA `config/tls/ca.crt`) compared with the direct HTTP run; plus a final check
 //!    that what was pushed through the gateway was stored. This gateway runs without the
-//!    config's `policies` (inspection only): the matrix's clients send no credentials;
+//!    config's `policies` (inspection only): the matrix's clients send no credentials; and
+//!    without its virtual feeds (`[[feed]]`) and `[capture]`, so that it is compared like with
+//!    like with OpenTAXII, which knows no community-* names;
 //! 5. the partners (issue 4 item 8): the gateway restarted on the same ports with
 //!    `config/opentaxii.toml` as it is (partners of `policies/opentaxii.toml`), and per TAXII
 //!    version what alpha (Basic, cabby and libtaxii), beta (bearer token: no client CLI sends a
@@ -25,6 +28,16 @@
 //!    alone; every address of every discovery answer names the gateway; subscriptions of alpha
 //!    pushing outside `http://127.0.0.1:9999/` are refused and never reach OpenTAXII (its access
 //!    log).
+//! 6. virtual feeds (issue 6), same gateway: alpha (Basic) and gamma (certificate) list
+//!    `community-a` beside `feed-a`; cabby's poll of `community-a` (1.0, 1.1) returns the content
+//!    blocks a direct poll of `feed-a` does, and the answer names `community-a`; subscriptions
+//!    under `community-a` (cabby, partner_client.py) are answered under that name and stored by
+//!    OpenTAXII on `feed-a` (its data.db, `tests/interop/opentaxii_db.py`); beta, without a
+//!    grant on it, is refused; 1.1 pushes to `community-a` (cabby, and a compact one from
+//!    partner_client.py) are stored into `feed-a` with the `urn:taxii-gateway:partner` header;
+//!    the audit records' `content_digests` are checked against the Content_Block bytes OpenTAXII
+//!    stored (`inbox_messages.original_message`), and the capture directory holds the
+//!    `<request_id>.request.xml` each community record lists.
 //!
 //! Reads run before writes, so that both runs of a case see the same collections. Every process
 //! started here is stopped by a guard, every wait is bounded, all traffic is on 127.0.0.1. On
@@ -106,7 +119,8 @@ fn gateway_answers_as_opentaxii_does() {
 
     // The gateway, with config/opentaxii.toml on this run's ports, without its partners
     // (inspection only, what the gateway did before policies): the matrix's clients send no
-    // credentials.
+    // credentials. Nor its virtual feeds and capture: compared with OpenTAXII itself, the
+    // gateway must answer as OpenTAXII does (no community-* records).
     let config = gateway_config(
         &repo.join("config/opentaxii.toml"),
         &run.path,
@@ -127,6 +141,7 @@ fn gateway_answers_as_opentaxii_does() {
         ca: repo.join("config/tls/ca.crt"),
         tls_dir: repo.join("config/tls"),
         upstream_log: upstream.run.join("gunicorn.log"),
+        upstream_db: upstream.run.join("data.db"),
         upstream_port,
         gw_port,
         gw_tls_port,
@@ -166,6 +181,12 @@ fn gateway_answers_as_opentaxii_does() {
     it.partners("1.1");
     it.partners("1.0");
     it.refused_subscriptions();
+    // Virtual feeds (issue 6): round trips under the public names, then pushes, their digests
+    // against what OpenTAXII stored, and the capture.
+    it.community("1.1");
+    it.community("1.0");
+    it.community_pushes();
+    it.captures();
     it.operations();
     let t_partners = t0.elapsed() - t_partners;
 
@@ -257,6 +278,8 @@ struct Interop {
     tls_dir: PathBuf,
     /// OpenTAXII's gunicorn log (its access log): what reached the upstream.
     upstream_log: PathBuf,
+    /// OpenTAXII's sqlite database (read by tests/interop/opentaxii_db.py).
+    upstream_db: PathBuf,
     upstream_port: u16,
     gw_port: u16,
     gw_tls_port: u16,
@@ -1007,6 +1030,509 @@ impl Interop {
         }
     }
 
+    // ----- virtual feeds (issue 6): community-a is feed-a, community-c is feed-c
+
+    /// Round trips under the public name community-a, one version: listings, a poll compared
+    /// with a direct poll of feed-a, subscriptions (stored by OpenTAXII on feed-a), and beta's
+    /// refusal.
+    fn community(&self, v: &str) {
+        let cm = "/services/collection-management";
+        let alpha = ["--username", "alpha", "--password", "alpha-pass"];
+        let gamma_crt = self.tls_dir.join("gamma.crt").to_string_lossy().to_string();
+        let gamma_key = self.tls_dir.join("gamma.key").to_string_lossy().to_string();
+        let gamma = ["--cert", gamma_crt.as_str(), "--key", gamma_key.as_str()];
+        let with = |a: &[&str], b: &[&str]| -> Vec<String> {
+            a.iter().chain(b).map(|s| s.to_string()).collect()
+        };
+        fn strs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        let listing = if v == "1.0" { "feeds" } else { "collections" };
+        let attr = if v == "1.0" {
+            "feed_name"
+        } else {
+            "collection_name"
+        };
+        let public = format!("{attr}=\"community-a\"");
+        let real = format!("{attr}=\"feed-a\"");
+
+        // Listings: a record under each name the partner holds a grant on.
+        self.verify(
+            &format!("{v} alpha cabby {listing}: community-a and feed-a"),
+            self.cabby(Via::Gateway, "taxii-collections", v, cm, &alpha),
+            &["Name: community-a", "Name: feed-a"],
+            &["community-c", "feed-b", "feed-c", "feed-unavailable"],
+        );
+        self.verify(
+            &format!("{v} gamma cabby {listing} over HTTPS: community-a, community-c too"),
+            self.cabby(Via::GatewayTls, "taxii-collections", v, cm, &gamma),
+            &[
+                "Name: community-a",
+                "Name: community-c",
+                "Name: feed-a",
+                "Name: feed-b",
+                "Name: feed-c",
+            ],
+            &[],
+        );
+
+        // Poll: the content blocks of feed-a, as OpenTAXII itself answers them.
+        let direct = self.run(&self.cabby(
+            Via::Direct,
+            "taxii-poll",
+            v,
+            "/services/poll",
+            &["-c", "feed-a", "-r", "-x"],
+        ));
+        let gateway = self.run(&self.cabby(
+            Via::Gateway,
+            "taxii-poll",
+            v,
+            "/services/poll",
+            &strs(&with(&alpha, &["-c", "community-a", "-r", "-x"])),
+        ));
+        let (want, got) = (
+            elements(&direct.raw, "Content_Block"),
+            elements(&gateway.raw, "Content_Block"),
+        );
+        let mut problems = Vec::new();
+        if want.is_empty() {
+            problems.push("the direct poll of feed-a shows no Content_Block".to_string());
+        }
+        if want != got {
+            problems.push(format!(
+                "{} Content_Block(s) polling feed-a at OpenTAXII, {} polling community-a through \
+                 the gateway, not the same",
+                want.len(),
+                got.len()
+            ));
+        }
+        for (label, out) in [("direct", &direct), ("gateway", &gateway)] {
+            if out.normal.contains("ERROR:") || !out.normal.contains("blocks polled") {
+                let tail: String = out.raw.chars().take(3000).collect();
+                problems.push(format!("{label}: no poll result:\n{tail}"));
+            }
+        }
+        self.results.borrow_mut().push(CaseResult {
+            name: format!(
+                "{v} alpha cabby poll community-a: the {} content block(s) of a direct poll of feed-a",
+                want.len()
+            ),
+            same: true,
+            problems,
+            detail: String::new(),
+        });
+        self.verify(
+            &format!(
+                "{v} alpha poll community-a (partner_client.py): the answer names community-a"
+            ),
+            self.partner_client(
+                Via::Gateway,
+                v,
+                "/services/poll",
+                "poll",
+                &["--basic", "alpha:alpha-pass", "--collection", "community-a"],
+            ),
+            &["HTTP 200", "Poll_Response", &public, "C2 domain watchlist"],
+            &[&real, "UNAUTHORIZED"],
+        );
+        self.verify(
+            &format!("{v} beta poll community-a (bearer): refused"),
+            self.partner_client(
+                Via::Gateway,
+                v,
+                "/services/poll",
+                "poll",
+                &["--collection", "community-a"],
+            ),
+            &["status_type=\"UNAUTHORIZED\""],
+            &["Poll_Response", "watchlist"],
+        );
+
+        // Subscriptions: answered under community-a, kept by OpenTAXII on feed-a.
+        let key = if v == "1.1" {
+            "Subscription_ID>"
+        } else {
+            "subscription_id=\""
+        };
+        let out = self.verify(
+            &format!("{v} alpha cabby subscribe community-a: answered under community-a"),
+            self.cabby(
+                Via::Gateway,
+                "taxii-subscription",
+                v,
+                cm,
+                &strs(&with(
+                    &alpha,
+                    &["-a", "subscribe", "-c", "community-a", "-x"],
+                )),
+            ),
+            &["Subscription_Management_Response", &public],
+            &[&real, "UNAUTHORIZED", "ERROR:"],
+        );
+        self.stored_subscription(
+            &format!("{v} ... OpenTAXII's subscription (cabby) is on feed-a"),
+            value_after(&out.raw, key),
+        );
+        let out = self.verify(
+            &format!(
+                "{v} alpha subscribe community-a pushing to http://127.0.0.1:9999/inbox \
+                 (partner_client.py): answered under community-a"
+            ),
+            self.partner_client(
+                Via::Gateway,
+                v,
+                cm,
+                "subscribe",
+                &[
+                    "--collection",
+                    "community-a",
+                    "--address",
+                    "http://127.0.0.1:9999/inbox",
+                ],
+            ),
+            &["HTTP 200", "Subscription_Management_Response", &public],
+            &[&real, "UNAUTHORIZED"],
+        );
+        self.stored_subscription(
+            &format!("{v} ... OpenTAXII's subscription (partner_client.py) is on feed-a"),
+            value_after(&out.raw, key),
+        );
+    }
+
+    /// OpenTAXII's data.db row of subscription `id` points at feed-a's collection.
+    fn stored_subscription(&self, name: &str, id: Option<String>) {
+        let mut problems = Vec::new();
+        match id {
+            None => problems.push("no subscription id in the answer".to_string()),
+            Some(id) => match self.opentaxii_db(&["subscription", &id]) {
+                Err(e) => problems.push(e),
+                Ok(j) if j["collection"].as_str() != Some("feed-a") => problems.push(format!(
+                    "OpenTAXII's subscription {id}: {j}; expected its collection to be feed-a"
+                )),
+                Ok(_) => {}
+            },
+        }
+        self.results.borrow_mut().push(CaseResult {
+            name: name.to_string(),
+            same: true,
+            problems,
+            detail: String::new(),
+        });
+    }
+
+    /// TAXII 1.1 pushes to community-a (1.0 pushes name no destination): cabby's CLI, and a
+    /// compact one from partner_client.py. Both stored into feed-a, and each audit record's
+    /// `content_digests` checked against the Content_Block bytes OpenTAXII stored.
+    fn community_pushes(&self) {
+        let template = fs::read_to_string(self.kit.join("content/push-email.xml"))
+            .expect("tests/interop/content/push-email.xml");
+        let title = "pushed by the test (sender address)";
+        assert!(
+            template.contains(title),
+            "push-email.xml no longer has the title {title:?}"
+        );
+        let marked = |marker: &str, name: &str| {
+            let path = self.work.join(name);
+            fs::write(&path, template.replace(title, marker)).expect("content file");
+            path.to_string_lossy().to_string()
+        };
+        let (by_cabby, compact) = (
+            "pushed to community-a by cabby",
+            "pushed to community-a compact",
+        );
+        let cabby_file = marked(by_cabby, "push-community-cabby.xml");
+        let compact_file = marked(compact, "push-community-compact.xml");
+        self.verify(
+            "1.1 alpha cabby push to community-a",
+            self.cabby(
+                Via::Gateway,
+                "taxii-push",
+                "1.1",
+                "/services/inbox",
+                &[
+                    "--username",
+                    "alpha",
+                    "--password",
+                    "alpha-pass",
+                    "-f",
+                    &cabby_file,
+                    "--dest",
+                    "community-a",
+                    "--binding",
+                    STIX111,
+                ],
+            ),
+            &["Content block successfully pushed"],
+            &["ERROR:", "Traceback"],
+        );
+        let out = self.verify(
+            "1.1 alpha push to community-a (partner_client.py, compact)",
+            self.partner_client(
+                Via::Gateway,
+                "1.1",
+                "/services/inbox",
+                "push",
+                &[
+                    "--collection",
+                    "community-a",
+                    "--content-file",
+                    &compact_file,
+                ],
+            ),
+            &["HTTP 200", "status_type=\"SUCCESS\""],
+            &["Traceback"],
+        );
+        let compact_id = value_after(&out.raw, "sent message_id: ");
+        self.verify(
+            "1.1 ... both stored into feed-a (direct cabby poll of feed-a at OpenTAXII)",
+            self.cabby(
+                Via::Direct,
+                "taxii-poll",
+                "1.1",
+                "/services/poll",
+                &["-c", "feed-a"],
+            ),
+            &[by_cabby, compact],
+            &["ERROR:"],
+        );
+
+        // The writer flushes when its queue is empty; a moment for the last record.
+        std::thread::sleep(Duration::from_millis(300));
+        let pushes: Vec<serde_json::Value> = self
+            .audit_records()
+            .into_iter()
+            .filter(|r| {
+                r["partner"] == "alpha"
+                    && r["message_type"] == "Inbox_Message"
+                    && strings(&r["feeds"]).iter().any(|f| f == "community-a")
+            })
+            .collect();
+        if pushes.len() != 2 {
+            self.results.borrow_mut().push(CaseResult {
+                name: "1.1 audit: one record per push to community-a".into(),
+                same: true,
+                problems: vec![format!(
+                    "{} audit record(s) of alpha's Inbox_Message to community-a, expected 2 \
+                     (cabby's, partner_client.py's)",
+                    pushes.len()
+                )],
+                detail: String::new(),
+            });
+        }
+        for r in &pushes {
+            let id = r["message_id"].as_str().unwrap_or_default().to_string();
+            let is_compact = compact_id.as_deref() == Some(id.as_str());
+            self.push_digests(r, is_compact);
+        }
+    }
+
+    /// One push's audit record against what OpenTAXII stored (data.db `inbox_messages`, the
+    /// row of its message id): destination feed-a, the partner header, and the digests.
+    fn push_digests(&self, r: &serde_json::Value, compact: bool) {
+        let id = r["message_id"].as_str().unwrap_or_default();
+        let digests = strings(&r["content_digests"]);
+        let rewrites = strings(&r["rewrites"]);
+        let mut problems = Vec::new();
+        if digests.is_empty() {
+            problems.push("the audit record lists no content_digests".to_string());
+        }
+        if !rewrites
+            .iter()
+            .any(|w| w.contains("feed \"community-a\" -> \"feed-a\""))
+        {
+            problems.push(format!(
+                "the audit record's rewrites name no rename community-a -> feed-a: {rewrites:?}"
+            ));
+        }
+        let captured: Vec<String> = strings(&r["capture"])
+            .into_iter()
+            .filter(|n| n.ends_with(".request.xml"))
+            .map(|n| {
+                self.run_dir
+                    .join("capture")
+                    .join(n)
+                    .to_string_lossy()
+                    .into()
+            })
+            .collect();
+        let mut args = vec!["inbox", id];
+        args.extend(captured.iter().map(String::as_str));
+        match self.opentaxii_db(&args) {
+            Err(e) => problems.push(e),
+            Ok(db) if db["rows"] != 1 => problems.push(format!(
+                "OpenTAXII stored {} inbox message(s) with message id {id}, expected 1",
+                db["rows"]
+            )),
+            Ok(db) => {
+                let only_feed_a = vec!["feed-a".to_string()];
+                for (key, what) in [
+                    ("destination_collections", "its destination collections"),
+                    ("stored_collections", "the collections of its stored blocks"),
+                    (
+                        "destination_names",
+                        "the stored Destination_Collection_Name(s)",
+                    ),
+                ] {
+                    if strings(&db[key]) != only_feed_a {
+                        problems.push(format!(
+                            "{what}: {:?}, expected [\"feed-a\"]",
+                            strings(&db[key])
+                        ));
+                    }
+                }
+                if strings(&db["partner_headers"]) != ["alpha"] {
+                    problems.push(format!(
+                        "the stored message's urn:taxii-gateway:partner extended header(s): \
+                         {:?}, expected [\"alpha\"]",
+                        strings(&db["partner_headers"])
+                    ));
+                }
+                let stored = strings(&db["digests"]);
+                if compact {
+                    // Sent in libtaxii's own compact form: OpenTAXII's re-serialisation keeps
+                    // every byte, so the digests must be those of the stored elements.
+                    if stored != digests {
+                        problems.push(format!(
+                            "audit content_digests {digests:?} differ from the SHA-256 of the \
+                             Content_Block(s) in OpenTAXII's stored original_message {stored:?}"
+                        ));
+                    }
+                } else {
+                    // cabby pretty-prints; OpenTAXII stores libtaxii's compact re-serialisation
+                    // of what it parsed (not the received bytes), without the white space
+                    // between envelope tags. So: the digests are those of the partner's bytes
+                    // (the capture), and those bytes are the stored blocks but for that space.
+                    match captured.first().map(|f| &db["files"][f.as_str()]) {
+                        None => problems.push("the audit record lists no captured request".into()),
+                        Some(file) => {
+                            if strings(&file["digests"]) != digests {
+                                problems.push(format!(
+                                    "audit content_digests {digests:?} differ from the SHA-256 \
+                                     of the Content_Block(s) of the captured request {:?}",
+                                    strings(&file["digests"])
+                                ));
+                            }
+                            if strings(&file["squeezed"]) != strings(&db["squeezed"]) {
+                                problems.push(
+                                    "the stored Content_Block(s) are not the captured ones \
+                                     (white space between tags aside)"
+                                        .into(),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.results.borrow_mut().push(CaseResult {
+            name: format!(
+                "1.1 audit of the {} push: {} content digest(s) = the Content_Block(s) OpenTAXII \
+                 stored{}, under feed-a, partner header alpha",
+                if compact { "compact" } else { "cabby" },
+                digests.len(),
+                if compact {
+                    ""
+                } else {
+                    " (as captured; stored re-serialised)"
+                }
+            ),
+            same: true,
+            problems,
+            detail: String::new(),
+        });
+    }
+
+    /// Every forwarded exchange naming a community-* feed lists `<request_id>.request.xml`
+    /// in its audit record, and the capture directory holds what the records list.
+    fn captures(&self) {
+        let dir = self.run_dir.join("capture");
+        let records: Vec<serde_json::Value> = self
+            .audit_records()
+            .into_iter()
+            .filter(|r| {
+                !r["upstream_status"].is_null()
+                    && strings(&r["feeds"])
+                        .iter()
+                        .any(|f| f.starts_with("community-"))
+            })
+            .collect();
+        let mut problems = Vec::new();
+        // Per version 2 polls and 2 subscriptions, and the 2 pushes.
+        if records.len() < 10 {
+            problems.push(format!(
+                "{} forwarded community-* exchange(s) in the audit log, expected at least 10",
+                records.len()
+            ));
+        }
+        for r in &records {
+            let rid = r["request_id"].as_str().unwrap_or_default();
+            let what = r["message_type"].as_str().unwrap_or("?");
+            let listed = strings(&r["capture"]);
+            let want = format!("{rid}.request.xml");
+            if !listed.contains(&want) {
+                problems.push(format!(
+                    "{what} {rid}: capture lists {listed:?}, not {want}"
+                ));
+            }
+            for name in listed.iter().filter(|n| n.ends_with(".xml")) {
+                match fs::read(dir.join(name)) {
+                    Err(e) => problems.push(format!("{what} {rid}: {name}: {e}")),
+                    Ok(bytes) if name.ends_with(".request.xml") => {
+                        if memchr::memmem::find(&bytes, b"community-a").is_none() {
+                            problems.push(format!(
+                                "{what} {rid}: {name} does not name community-a (the partner's \
+                                 request)"
+                            ));
+                        }
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+        self.results.borrow_mut().push(CaseResult {
+            name: format!(
+                "capture: {} community exchange(s), each <request_id>.request.xml in the run's \
+                 capture dir",
+                records.len()
+            ),
+            same: true,
+            problems,
+            detail: String::new(),
+        });
+    }
+
+    /// The partner gateway's audit log, one JSON value a line.
+    fn audit_records(&self) -> Vec<serde_json::Value> {
+        fs::read_to_string(self.run_dir.join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// tests/interop/opentaxii_db.py on OpenTAXII's data.db: `args[0]` the command, then its
+    /// arguments.
+    fn opentaxii_db(&self, args: &[&str]) -> Result<serde_json::Value, String> {
+        let base = self.fresh("opentaxii_db");
+        let mut cmd = Command::new(self.bin.join("python"));
+        cmd.arg(self.kit.join("opentaxii_db.py"))
+            .arg(args[0])
+            .arg(&self.upstream_db)
+            .args(&args[1..]);
+        let ran = bounded(&mut cmd, &base, CLIENT_LIMIT);
+        if ran.code != Some(0) {
+            return Err(format!(
+                "opentaxii_db.py {}: {}\n{}",
+                args.join(" "),
+                ran.status(),
+                ran.stderr
+            ));
+        }
+        serde_json::from_str(&ran.stdout)
+            .map_err(|e| format!("opentaxii_db.py printed no JSON ({e}): {}", ran.stdout))
+    }
+
     /// Requests to `path` in OpenTAXII's access log so far.
     fn upstream_hits(&self, path: &str) -> usize {
         // gunicorn writes its access log line after the answer; a moment for it to land.
@@ -1073,8 +1599,9 @@ impl Interop {
         });
     }
 
-    /// tests/interop/partner_client.py: beta's bearer token (no client CLI sends a static one;
-    /// any other credentials in `extra`), and subscriptions with push addresses.
+    /// tests/interop/partner_client.py: beta's bearer token (no client CLI sends a static one),
+    /// alpha's Basic credentials for subscriptions with push addresses and compact pushes, or
+    /// the credentials in `extra`.
     fn partner_client(&self, via: Via, v: &str, path: &str, action: &str, extra: &[&str]) -> Call {
         let (scheme, port) = self.endpoint(via);
         let mut args: Vec<String> = vec![
@@ -1084,7 +1611,12 @@ impl Interop {
             format!("{scheme}://127.0.0.1:{port}{path}"),
             action.into(),
         ];
-        if action == "subscribe" {
+        if extra
+            .iter()
+            .any(|a| matches!(*a, "--basic" | "--bearer" | "--cert"))
+        {
+            // the case's own credentials
+        } else if action == "subscribe" || action == "push" {
             args.extend(["--basic".into(), "alpha:alpha-pass".into()]);
         } else {
             args.extend(["--bearer".into(), "beta-token".into()]);
@@ -1493,6 +2025,64 @@ fn value_after(text: &str, key: &str) -> Option<String> {
     (end > 0).then(|| rest[..end].to_string())
 }
 
+/// The strings of a JSON array (empty for anything else).
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every `local` element of `text`, start tag (any namespace prefix, or none) to its end tag,
+/// in document order, not nested.
+fn elements(text: &str, local: &str) -> Vec<String> {
+    let name_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '.' | '-');
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(i) = text[at..].find(local).map(|i| at + i) {
+        at = i + local.len();
+        let Some(lt) = text[..i].rfind('<') else {
+            continue;
+        };
+        let prefix = &text[lt + 1..i];
+        let prefixed = prefix.is_empty()
+            || (prefix.len() > 1
+                && prefix.ends_with(':')
+                && prefix[..prefix.len() - 1].chars().all(name_char));
+        let ends = text[at..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_whitespace() || c == '>' || c == '/');
+        if !prefixed || !ends {
+            continue;
+        }
+        // An empty element: its start tag alone.
+        if let Some(gt) = text[at..].find('>') {
+            if text[..at + gt].ends_with('/') {
+                out.push(text[lt..at + gt + 1].to_string());
+                at += gt + 1;
+                continue;
+            }
+        }
+        let end_tag = format!("</{prefix}{local}>");
+        match text[at..].find(&end_tag) {
+            Some(e) => {
+                let end = at + e + end_tag.len();
+                out.push(text[lt..end].to_string());
+                at = end;
+            }
+            None => {
+                out.push(text[lt..].to_string());
+                break;
+            }
+        }
+    }
+    out
+}
+
 fn first_difference(a: &str, b: &str) -> String {
     let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
     let at = la
@@ -1742,7 +2332,9 @@ fn free_ports() -> [u16; 4] {
 
 /// config/opentaxii.toml with this run's listeners, upstream URL and pid file; checked to have
 /// exactly the listeners and upstream the test expects.
-/// Without `policies`, its `policies` key is removed: inspection only, every request allowed.
+/// Without `policies`, its `policies` key is removed: inspection only, every request allowed;
+/// its virtual feeds and capture go too. With them, the audit log and the capture directory
+/// move into the run folder.
 fn gateway_config(
     src: &Path,
     run: &Path,
@@ -1829,9 +2421,29 @@ fn gateway_config(
             "file".into(),
             toml::Value::String(run.join("audit.jsonl").to_string_lossy().into()),
         );
+        // Captured messages of the community feeds in the run folder too.
+        let capture = t
+            .get_mut("capture")
+            .and_then(|c| c.as_table_mut())
+            .expect("config/opentaxii.toml has a [capture] section");
+        capture.insert(
+            "dir".into(),
+            toml::Value::String(run.join("capture").to_string_lossy().into()),
+        );
+        assert!(
+            t.get("feed")
+                .and_then(|f| f.as_array())
+                .is_some_and(|f| !f.is_empty()),
+            "config/opentaxii.toml has no [[feed]] (virtual feeds community-a, community-c)"
+        );
     } else {
         t.remove("admin");
         t.remove("audit");
+        // Neither virtual feeds nor capture: the matrix compares the gateway with OpenTAXII
+        // itself, which knows no community-* names (a virtual feed adds a record to every
+        // collection information answer) and captures nothing. Like with like.
+        t.remove("feed");
+        t.remove("capture");
     }
     let path = run.join(if policies {
         "gateway-partners.toml"
@@ -2000,5 +2612,20 @@ fn normalisation_masks_only_per_run_values() {
         )
         .as_deref(),
         Some("8445124058919194318")
+    );
+}
+
+#[test]
+fn elements_are_found_under_any_prefix() {
+    let text = "<a:Content_Blocks/><a:Content_Block x=\"1\"><a:Content>Content_Block</a:Content>\
+                </a:Content_Block> <Content_Block>b</Content_Block><t:Content_Block/><Content_Block />x";
+    assert_eq!(
+        elements(text, "Content_Block"),
+        [
+            "<a:Content_Block x=\"1\"><a:Content>Content_Block</a:Content></a:Content_Block>",
+            "<Content_Block>b</Content_Block>",
+            "<t:Content_Block/>",
+            "<Content_Block />",
+        ]
     );
 }

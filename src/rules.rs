@@ -63,6 +63,15 @@ pub fn plan_request(
         ..RequestPlan::default()
     };
 
+    let no_rules = config.feeds.is_empty()
+        && route.headers.is_empty()
+        && route.push_message.is_none()
+        && clamp_begin.is_none()
+        && grant.is_none_or(|g| g.headers.is_empty());
+    if no_rules {
+        return Ok(plan);
+    }
+
     // Where the message goes: the upstream of each feed it is addressed to.
     let routed: Vec<&str> = match envelope.kind {
         MessageKind::InboxMessage => envelope

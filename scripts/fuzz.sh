@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Seeds and runs a cargo-fuzz target of the protocol core for a number of seconds, in one process.
 #   scripts/fuzz.sh [SECONDS] [TARGET]     SECONDS default 600, TARGET `scan` (or `writer`,
-#                                          `stream`)
+#                                          `stream`, `edit`)
 # Needs cargo-fuzz (`cargo install cargo-fuzz`). On a stable toolchain RUSTC_BOOTSTRAP=1 lets it
 # use the nightly flags it needs; FUZZ_SANITIZER=none builds without ASan where ASan does not
 # build. Crashes land in fuzz/artifacts/TARGET/; minimise one with

@@ -48,7 +48,8 @@ pub struct AuditRecord {
     pub feeds: Vec<String>,
     /// The policy action (`discover`, `poll`, `push`, ...).
     pub action: Option<String>,
-    /// `allow`, `deny`, `reject`, `rate_limited`, `error`.
+    /// `forwarded`, `refused` (by the gateway: rejected, denied, rate limited, unauthenticated;
+    /// `reason` says why), `response_refused` (the upstream's answer was refused), `error`.
     pub decision: String,
     /// Why it was denied or rejected.
     pub reason: Option<String>,
@@ -58,6 +59,7 @@ pub struct AuditRecord {
     pub response_status_type: Option<String>,
     pub request_bytes: u64,
     pub response_bytes: u64,
+    /// Content blocks of the push (inbox messages) or of the answer (everything else).
     pub content_blocks: Option<u64>,
     pub latency_ms: u64,
     /// The SHA-256 (hex) of each content block of a push (as the partner sent it) or of a poll

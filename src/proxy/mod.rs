@@ -1196,9 +1196,12 @@ fn audit_record(session: &Session, e: Option<&Error>, ctx: &Exchange) -> crate::
             .map(|f| f.value.clone()),
         request_bytes: ctx.body_len.max(ctx.body.len()) as u64,
         response_bytes: session.body_bytes_sent() as u64,
-        content_blocks: resp
-            .and_then(|r| r.envelope.as_ref())
-            .map(|e| e.content_blocks as u64),
+        content_blocks: match req {
+            Some(r) if r.kind == MessageKind::InboxMessage => Some(r.content_blocks as u64),
+            _ => resp
+                .and_then(|r| r.envelope.as_ref())
+                .map(|e| e.content_blocks as u64),
+        },
         latency_ms: ctx.started.elapsed().as_millis() as u64,
         content_digests: if ctx.request_digests.is_empty() {
             resp.map(|r| r.digests.clone()).unwrap_or_default()

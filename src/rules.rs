@@ -9,7 +9,8 @@
 //!   A message whose feeds live on different upstreams is refused.
 //! - **Header rules**: the route's (`strip_headers`, `partner_header`), then the allowing
 //!   grant's added to them.
-//! - **Push message**: the route's `push_message` set as the `Message` of every push.
+//! - **Push message**: the grant's `push_message`, else the route's, set as the `Message` of
+//!   every push.
 //! - **Poll window**: a grant with `poll_window = "clamp"` moves the begin of a poll asking too
 //!   far back (policy says where to, [`crate::policy::Decision::Allow`]`::clamp_begin`).
 //! - **Signed messages** (`ds:Signature`) are never rewritten: the route's `signed_messages`
@@ -67,7 +68,7 @@ pub fn plan_request(
         && route.headers.is_empty()
         && route.push_message.is_none()
         && clamp_begin.is_none()
-        && grant.is_none_or(|g| g.headers.is_empty());
+        && grant.is_none_or(|g| g.headers.is_empty() && g.push_message.is_none());
     if no_rules {
         return Ok(plan);
     }
@@ -116,9 +117,9 @@ pub fn plan_request(
         .iter()
         .map(|h| (h.clone(), partner.id.clone()))
         .collect();
-    let push = route
-        .push_message
-        .as_deref()
+    let push = grant
+        .and_then(|g| g.push_message.as_deref())
+        .or(route.push_message.as_deref())
         .filter(|_| envelope.kind == MessageKind::InboxMessage);
     let rules = Rules {
         rename_feed: (!config.feeds.is_empty())

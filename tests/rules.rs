@@ -929,3 +929,40 @@ fn policy_explain_shows_the_rewrites_a_message_would_get() {
     assert_eq!(v["rules"]["upstream"], "opentaxii");
     assert_eq!(v["rules"]["rewrites"].as_array().unwrap().len(), 2, "{v}");
 }
+
+#[test]
+fn a_grants_push_message_takes_the_place_of_the_routes() {
+    let dir = Dir::new("pushmsg");
+    let success10 = answer(
+        "1.0",
+        &format!(
+            r#"<Status_Message xmlns="{NS10}" message_id="2" in_response_to="5" status_type="SUCCESS"/>"#
+        ),
+    );
+    let rec = recorder(success10);
+    std::fs::write(
+        dir.0.join("policy.toml"),
+        "[anonymous]\n[[anonymous.grant]]\nfeeds = [\"*\"]\nactions = [\"push\"]\npush_message = \"Shared under TLP:GREEN\"\n",
+    )
+    .unwrap();
+    let gw = gateway(
+        &dir.0,
+        &format!(
+            "policies = [\"{}\"]\n[[upstream]]\nname = \"up\"\nurl = \"http://127.0.0.1:{}\"\n\n{}",
+            dir.0.join("policy.toml").display(),
+            rec.port,
+            route("/services/inbox", "up", "push_message = \"route message\"")
+        ),
+    );
+    let block = "<Content_Block><Content_Binding>urn:stix.mitre.org:xml:1.0.1</Content_Binding><Content>x</Content></Content_Block>";
+    let sent = format!(r#"<Inbox_Message xmlns="{NS10}" message_id="5">{block}</Inbox_Message>"#);
+    let (status, body) = post(gw.port, "/services/inbox", "1.0", &sent);
+    assert_eq!(status, 200, "{body}");
+    let got = String::from_utf8(rec.last().1).unwrap();
+    assert_eq!(
+        got,
+        format!(
+            r#"<Inbox_Message xmlns="{NS10}" message_id="5"><Message>Shared under TLP:GREEN</Message>{block}</Inbox_Message>"#
+        )
+    );
+}

@@ -93,6 +93,7 @@ struct RawGrant {
     #[serde(default)]
     strip_headers: Vec<Spanned<String>>,
     partner_header: Option<Spanned<String>>,
+    push_message: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -553,6 +554,18 @@ fn grants(
                 ),
             },
         };
+        if let Some(m) = &g.push_message {
+            if m.get_ref()
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+            {
+                return Err(at(
+                    m.span(),
+                    &key("push_message"),
+                    "holds control characters".into(),
+                ));
+            }
+        }
         out.push(Grant {
             feeds,
             actions,
@@ -561,6 +574,7 @@ fn grants(
             max_poll_window_seconds,
             clamp_poll_window,
             headers,
+            push_message: g.push_message.map(Spanned::into_inner),
             origin,
         });
     }

@@ -205,6 +205,8 @@ pub struct Grant {
     pub clamp_poll_window: bool,
     /// Extended header rules for the messages this grant allows (added to the route's).
     pub headers: HeaderRules,
+    /// The `Message` of the pushes this grant allows (in place of the route's).
+    pub push_message: Option<String>,
     pub origin: Origin,
 }
 
@@ -402,6 +404,7 @@ impl Policy {
                     max_poll_window_seconds: None,
                     clamp_poll_window: false,
                     headers: HeaderRules::default(),
+                    push_message: None,
                     origin: Origin {
                         file: Arc::from(Path::new("(permissive)")),
                         line: 0,

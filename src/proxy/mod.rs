@@ -715,7 +715,7 @@ fn rules_may_rewrite(config: &GatewayConfig, route: &Route) -> bool {
                 .iter()
                 .chain(p.anonymous())
                 .flat_map(|partner| partner.grants.iter())
-                .any(|g| !g.headers.is_empty() || g.clamp_poll_window)
+                .any(|g| !g.headers.is_empty() || g.clamp_poll_window || g.push_message.is_some())
         })
 }
 

@@ -47,7 +47,22 @@ fn seal(c: &mut Criterion) {
             bytes
         })
     });
+    // Through the log as the gateway uses it: the bounded queue, the writer thread sealing and
+    // appending to a file, until every record is flushed.
+    let dir = std::env::temp_dir().join(format!("tg-audit-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let log = taxii_gateway::audit::writer::AuditLog::open(&dir.join("audit.jsonl"), 10_000, true)
+        .expect("audit log");
+    group.bench_function("log_1000_records_to_file", |b| {
+        b.iter(|| {
+            for r in &records {
+                log.record(r.clone());
+            }
+            assert!(log.flush(std::time::Duration::from_secs(10)));
+        })
+    });
     group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group!(benches, seal);

@@ -227,3 +227,76 @@ fn reloads_take_valid_changes_refuse_invalid_ones_and_drop_nothing() {
     assert_eq!(reloads("ok"), 34);
     assert_eq!(reloads("error"), 16);
 }
+
+/// A reload that changes a listener: the rest of the snapshot is taken, the listener change
+/// is reported as needing a restart, and the running listeners stay as they were.
+#[test]
+fn listener_changes_are_reported_as_needing_a_restart() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (up, gw, other) = (free_port(), free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("tg-reload-listen-{}-{gw}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy_path = dir.join("policy.toml");
+    std::fs::write(&policy_path, policy("indicators")).unwrap();
+    let pid_file = dir.join("gw.pid");
+    let config = |listen: u16| {
+        format!(
+            "policies = [\"{}\"]\n[server]\npid_file = \"{}\"\ngrace_period_seconds = 0\n[[listener]]\naddress = \"127.0.0.1:{listen}\"\n\
+             [[upstream]]\nname = \"sample\"\nurl = \"http://127.0.0.1:{up}\"\n\
+             [[route]]\npath = \"/services/poll\"\nupstream = \"sample\"\n",
+            policy_path.display(),
+            pid_file.display()
+        )
+    };
+    std::fs::write(dir.join("gw.toml"), config(gw)).unwrap();
+    let _up = Proc(
+        Command::new(BIN)
+            .args(["sample-upstream", "--listen", &format!("127.0.0.1:{up}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let log_path = dir.join("gw.log");
+    let _gw = Proc(
+        Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(dir.join("gw.toml"))
+            .current_dir(root)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(up);
+    wait_for(gw);
+    while !pid_file.exists() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A new listener address and a new policy in the same reload.
+    std::fs::write(dir.join("gw.toml"), config(other)).unwrap();
+    std::fs::write(&policy_path, policy("malware")).unwrap();
+    let out = Command::new(BIN)
+        .args(["reload", "--pid-file"])
+        .arg(&pid_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let start = Instant::now();
+    while poll(gw, "malware").1 != "Poll_Response" {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the new policy was not taken"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        log.contains("listener changes take effect only after a restart"),
+        "{log}"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", other)).is_err(),
+        "a listener was opened without a restart"
+    );
+}

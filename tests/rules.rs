@@ -966,3 +966,67 @@ fn a_grants_push_message_takes_the_place_of_the_routes() {
         )
     );
 }
+
+/// An answer over `responses.hold_bytes` streams: its first bytes still leave with the
+/// partner's feed name and the window served, and every block is digested as it passes.
+#[test]
+fn a_streamed_poll_answer_gets_the_same_edits_in_its_first_bytes() {
+    let dir = Dir::new("streamed");
+    let blocks: String = (0..40)
+        .map(|i| {
+            format!(
+                "<Content_Block><Content_Binding binding_id=\"urn:x:text\"/><Content>block {i} {}</Content></Content_Block>\n",
+                "z".repeat(150)
+            )
+        })
+        .collect();
+    let upstream_body = format!(
+        "<Poll_Response xmlns=\"{NS11}\" message_id=\"urn:x:r\" in_response_to=\"urn:x:poll\" collection_name=\"indicators\" more=\"false\">\n<Inclusive_End_Timestamp>2030-01-01T00:00:00Z</Inclusive_End_Timestamp>\n{blocks}</Poll_Response>"
+    );
+    let rec = recorder(answer("1.1", &upstream_body));
+    std::fs::write(
+        dir.0.join("policy.toml"),
+        "[anonymous]\n[[anonymous.grant]]\nfeeds = [\"community-*\"]\nactions = [\"poll\"]\nmax_poll_window_seconds = 3600\npoll_window = \"clamp\"\n",
+    )
+    .unwrap();
+    let gw = gateway(
+        &dir.0,
+        &format!(
+            "policies = [\"{}\"]\n{COMMUNITY}\n[responses]\nhold_bytes = 2048\n\n[[upstream]]\nname = \"up\"\nurl = \"http://127.0.0.1:{}\"\n\n{}",
+            dir.0.join("policy.toml").display(),
+            rec.port,
+            route("/services/poll", "up", "")
+        ),
+    );
+    let (status, body) = post(
+        gw.port,
+        "/services/poll",
+        "1.1",
+        &poll("1.1", "community-indicators"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let sent = String::from_utf8(rec.last().1).unwrap();
+    let i = sent.find("<Exclusive_Begin_Timestamp>").expect("clamped") + 27;
+    let served = &sent[i..i + sent[i..].find('<').unwrap()];
+    let want = upstream_body
+        .replace(
+            "collection_name=\"indicators\"",
+            "collection_name=\"community-indicators\"",
+        )
+        .replace(
+            "\n<Inclusive_End_Timestamp>",
+            &format!("\n<Exclusive_Begin_Timestamp>{served}</Exclusive_Begin_Timestamp>\n<Inclusive_End_Timestamp>"),
+        );
+    assert_eq!(body, want);
+    let rec0 = &gw.records(1)[0];
+    let digests: Vec<String> = elements(&body, "Content_Block")
+        .iter()
+        .map(|b| sha256_hex(b.as_bytes()))
+        .collect();
+    assert_eq!(digests.len(), 40);
+    assert_eq!(rec0["content_digests"], serde_json::json!(digests));
+    assert!(
+        rec0["rewrites"].to_string().contains("(streamed answer)"),
+        "{rec0}"
+    );
+}

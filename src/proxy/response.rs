@@ -72,6 +72,8 @@ pub struct ResponseCheck {
     pub signed: Option<&'static str>,
     /// What capture made of the answer (file name, or why not).
     pub captured: Option<String>,
+    /// The configured XML limits (for reading a streamed answer's head again).
+    limits: crate::taxii::ScanLimits,
 }
 
 /// The operator rules that apply to an answer (see [`crate::rules`]).
@@ -176,6 +178,7 @@ impl ResponseCheck {
             rewrites: Vec::new(),
             signed: None,
             captured: None,
+            limits: config.xml_limits,
         };
         // A poll answer the rules edit is held whole up to hold_bytes like any other (a larger
         // one streams with its feed name renamed in the first bytes released).
@@ -289,7 +292,10 @@ impl ResponseCheck {
                         }
                         let mut out: Vec<u8> = self.held.drain(..ready).collect();
                         if self.released == 0 {
-                            out = self.rename_streamed_head(out);
+                            match self.edit_streamed_head(out) {
+                                Ok(edited) => out = edited,
+                                Err(why) => return self.refuse(body, why),
+                            }
                         }
                         self.released += ready;
                         self.capture_piece(&out, false);
@@ -352,6 +358,53 @@ impl ResponseCheck {
             }
             self.digested += 1;
         }
+    }
+
+    /// The first bytes of a streamed poll answer, before any leaves: the rules' edits (feed
+    /// names back to the partner's, the window served). They end after a complete child of the
+    /// root, so closed with the root's end tag they read as a whole message, which is edited
+    /// like a held answer. Should that fail, the feed names alone are renamed.
+    fn edit_streamed_head(&mut self, out: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+        if self.rules.renamed.is_empty() && self.rules.served_begin.is_none() {
+            return Ok(out);
+        }
+        if let Some(qname) = root_qname(&out) {
+            let close = format!("</{qname}>");
+            let mut doc = out.clone();
+            doc.extend_from_slice(close.as_bytes());
+            let limits = crate::taxii::ScanLimits {
+                max_total_bytes: usize::MAX,
+                max_elements: usize::MAX,
+                ..self.limits
+            };
+            if let Ok(env) = crate::taxii::scan_body(&doc, &limits) {
+                let before = self.rewrites.len();
+                let signed_before = self.signed;
+                self.held_swap(&mut doc);
+                let result = self.apply_edits(&env, false);
+                self.held_swap(&mut doc);
+                match result {
+                    Err(why) => return Err(why),
+                    Ok(()) if doc.ends_with(close.as_bytes()) => {
+                        if self.signed.is_some() && self.signed != signed_before {
+                            return Ok(out);
+                        }
+                        doc.truncate(doc.len() - close.len());
+                        for r in &mut self.rewrites[before..] {
+                            r.push_str(" (streamed answer)");
+                        }
+                        return Ok(doc);
+                    }
+                    Ok(()) => {}
+                }
+            }
+        }
+        Ok(self.rename_streamed_head(out))
+    }
+
+    /// Swaps the held bytes with `other` (to edit a head with the held-answer code).
+    fn held_swap(&mut self, other: &mut Vec<u8>) {
+        std::mem::swap(&mut self.held, other);
     }
 
     /// The first bytes of a streamed answer: the feed names in them (the root's) renamed back
@@ -619,4 +672,36 @@ impl ResponseCheck {
         self.mode = Mode::Discard;
         Ok(())
     }
+}
+
+/// The qualified name of the root element a message head starts (after any XML declaration,
+/// comments and processing instructions).
+fn root_qname(head: &[u8]) -> Option<String> {
+    let mut at = 0;
+    loop {
+        let lt = at + head.get(at..)?.iter().position(|&b| b == b'<')?;
+        match head.get(lt + 1)? {
+            b'?' | b'!' => {
+                at = lt + 1;
+                // Skip to the end of the declaration, comment or instruction.
+                let end = if head[lt..].starts_with(b"<!--") {
+                    find(&head[lt..], b"-->")? + 3
+                } else {
+                    head[lt..].iter().position(|&b| b == b'>')? + 1
+                };
+                at = at.max(lt + end);
+            }
+            _ => {
+                let rest = &head[lt + 1..];
+                let end = rest
+                    .iter()
+                    .position(|&b| b.is_ascii_whitespace() || b == b'>' || b == b'/')?;
+                return std::str::from_utf8(&rest[..end]).ok().map(str::to_string);
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }

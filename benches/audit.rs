@@ -1,4 +1,7 @@
-//! Audit throughput: sealing records into the hash chain (JSON + SHA-256), records per second.
+//! Audit throughput: sealing records into the hash chain (JSON + SHA-256), and through the
+//! queue and writer thread to a flushed file, records per second.
+
+#![allow(clippy::expect_used)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use taxii_gateway::audit::{AuditRecord, Chain};

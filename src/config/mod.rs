@@ -953,6 +953,38 @@ impl GatewayConfig {
                 r.upstream_path,
                 dialects.join(", ")
             ));
+            let mut rules = Vec::new();
+            if !r.headers.strip.is_empty() {
+                rules.push(format!("strip headers [{}]", r.headers.strip.join(", ")));
+            }
+            if let Some(h) = &r.headers.partner_header {
+                rules.push(format!("partner header {h}"));
+            }
+            if r.push_message.is_some() {
+                rules.push("push message".to_string());
+            }
+            if r.signed == SignedMessages::Pass {
+                rules.push("signed messages passed unchanged".to_string());
+            }
+            if !rules.is_empty() {
+                s.push_str(&format!("    rules: {}\n", rules.join("; ")));
+            }
+        }
+        for f in &self.feeds {
+            s.push_str(&format!(
+                "  feed {} -> {}:{}\n",
+                f.public, self.upstreams[f.upstream].name, f.name
+            ));
+        }
+        if let Some(c) = &self.capture {
+            let feeds: Vec<&str> = c.feeds.iter().map(|f| f.as_str()).collect();
+            s.push_str(&format!(
+                "  capture to {} (feeds [{}], max {} bytes, newest {} kept)\n",
+                c.dir.display(),
+                feeds.join(", "),
+                c.max_message_bytes,
+                c.keep
+            ));
         }
         match &self.policy {
             Some(p) => {

@@ -64,11 +64,33 @@ pub fn plan_request(
         ..RequestPlan::default()
     };
 
+    // Every grant the message rests on: the one policy names, then any other of the partner's
+    // holding the action on a feed the message is addressed to (a 1.1 push to several
+    // destinations may rest on several); their header rules all apply.
+    let action = crate::policy::action_of(envelope);
+    let addressed: Vec<&str> = envelope
+        .destinations
+        .iter()
+        .chain(&envelope.feeds)
+        .map(|f| f.value.as_str())
+        .collect();
+    let mut grants: Vec<&Grant> = grant.into_iter().collect();
+    for g in &partner.grants {
+        let holds = action.is_some_and(|a| g.actions.contains(a));
+        if holds
+            && addressed.iter().any(|f| g.covers(f))
+            && !grants.iter().any(|o| std::ptr::eq(*o, g))
+        {
+            grants.push(g);
+        }
+    }
     let no_rules = config.feeds.is_empty()
         && route.headers.is_empty()
         && route.push_message.is_none()
         && clamp_begin.is_none()
-        && grant.is_none_or(|g| g.headers.is_empty() && g.push_message.is_none());
+        && grants
+            .iter()
+            .all(|g| g.headers.is_empty() && g.push_message.is_none());
     if no_rules {
         return Ok(plan);
     }
@@ -106,19 +128,33 @@ pub fn plan_request(
         plan.upstream = up;
     }
 
-    let rename = |name: &str| config.virtual_feed(name).map(|v| v.name.clone());
-    let headers = match grant {
-        Some(g) => route.headers.with(&g.headers),
-        None => route.headers.clone(),
+    // A name of another upstream (an Inbox Source_Subscription's) is left as it is.
+    let upstream = plan.upstream;
+    let rename = |name: &str| {
+        config
+            .virtual_feed(name)
+            .filter(|v| v.upstream == upstream)
+            .map(|v| v.name.clone())
     };
+    let mut headers = route.headers.clone();
+    for g in &grants {
+        headers = headers.with(&g.headers);
+    }
+    // The partner id header is the gateway's to write: one a client sent is always removed.
+    if let Some(h) = headers.partner_header.clone() {
+        if !headers.strip.contains(&h) {
+            headers.strip.push(h);
+        }
+    }
     let strip = strip_of(&headers);
     let add: Vec<(String, String)> = headers
         .partner_header
         .iter()
         .map(|h| (h.clone(), partner.id.clone()))
         .collect();
-    let push = grant
-        .and_then(|g| g.push_message.as_deref())
+    let push = grants
+        .iter()
+        .find_map(|g| g.push_message.as_deref())
         .or(route.push_message.as_deref())
         .filter(|_| envelope.kind == MessageKind::InboxMessage);
     let rules = Rules {
@@ -196,6 +232,18 @@ pub fn plan_request(
                         .into(),
                 ))
             }
+            // A window or a header the partner may not send is policy, not presentation: a
+            // signature (which the gateway does not check) never gets a message past them.
+            SignedMessages::Pass if edited.window.is_some() || edited.headers_stripped > 0 => {
+                return Err(RuleRefusal(format!(
+                    "the message is signed (ds:Signature) and must be changed ({}); a signed message is never rewritten",
+                    if edited.window.is_some() {
+                        "its poll window"
+                    } else {
+                        "extended headers it may not send"
+                    }
+                )))
+            }
             SignedMessages::Pass => {
                 plan.rewrites = vec!["signed message passed unchanged (rules not applied)".into()];
                 plan.renamed.clear();
@@ -230,10 +278,12 @@ pub fn feed_aliases(config: &GatewayConfig, upstream: usize, name: &str) -> Vec<
     names
 }
 
-/// The name the partner used for an upstream feed name in this exchange, if it was renamed.
+/// The name the partner used for an upstream feed name in this exchange, if it was renamed
+/// (compared whitespace-collapsed).
 pub fn public_name(renamed: &[(String, String)], upstream_name: &str) -> Option<String> {
+    let name = crate::taxii::values::collapse(upstream_name);
     renamed
         .iter()
-        .find(|(_, to)| to == upstream_name)
-        .map(|(from, _)| from.clone())
+        .find(|(_, to)| to == name)
+        .map(|(from, _)| crate::taxii::values::collapse(from).to_string())
 }

@@ -1030,3 +1030,183 @@ fn a_streamed_poll_answer_gets_the_same_edits_in_its_first_bytes() {
         "{rec0}"
     );
 }
+
+/// Found in review: a public name padded with white space (which a validating upstream
+/// collapses) must go where the name goes, never to the route's upstream renamed.
+#[test]
+fn a_padded_public_name_goes_to_its_own_upstream() {
+    let dir = Dir::new("padded");
+    let a = recorder(success11());
+    let b = recorder(success11());
+    let gw = gateway(
+        &dir.0,
+        &format!(
+            "[[feed]]\npublic = \"partner-x-indicators\"\nupstream = \"b\"\nname = \"indicators\"\n\n[[upstream]]\nname = \"a\"\nurl = \"http://127.0.0.1:{}\"\n\n[[upstream]]\nname = \"b\"\nurl = \"http://127.0.0.1:{}\"\n\n{}",
+            a.port,
+            b.port,
+            route("/services/inbox", "a", "")
+        ),
+    );
+    let push = format!(
+        "<Inbox_Message xmlns=\"{NS11}\" message_id=\"urn:x:push\"><Destination_Collection_Name>\n partner-x-indicators \n</Destination_Collection_Name></Inbox_Message>"
+    );
+    let (status, body) = post(gw.port, "/services/inbox", "1.1", &push);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((a.count(), b.count()), (0, 1), "to upstream b only");
+    let got = String::from_utf8(b.last().1).unwrap();
+    assert!(
+        got.contains("<Destination_Collection_Name>indicators</Destination_Collection_Name>"),
+        "{got}"
+    );
+}
+
+/// Found in review: a client's own header named like the partner header never reaches the
+/// upstream, even when the route does not list it in strip_headers.
+#[test]
+fn a_forged_partner_header_is_always_removed() {
+    let dir = Dir::new("forged");
+    let rec = recorder(success11());
+    let gw = gateway(
+        &dir.0,
+        &format!(
+            "[[upstream]]\nname = \"up\"\nurl = \"http://127.0.0.1:{}\"\n\n{}",
+            rec.port,
+            route(
+                "/services/inbox",
+                "up",
+                "partner_header = \"urn:taxii-gateway:partner\""
+            )
+        ),
+    );
+    let push = format!(
+        "<Inbox_Message xmlns=\"{NS11}\" message_id=\"urn:x:push\"><Extended_Headers><Extended_Header name=\"urn:taxii-gateway:partner\">victim</Extended_Header></Extended_Headers></Inbox_Message>"
+    );
+    let (status, body) = post(gw.port, "/services/inbox", "1.1", &push);
+    assert_eq!(status, 200, "{body}");
+    let got = String::from_utf8(rec.last().1).unwrap();
+    assert!(!got.contains("victim"), "{got}");
+    assert_eq!(
+        got.matches("name=\"urn:taxii-gateway:partner\"").count(),
+        1,
+        "{got}"
+    );
+    assert!(got.contains(">anonymous</Extended_Header>"), "{got}");
+}
+
+fn clamp_policy(dir: &Path) -> PathBuf {
+    let p = dir.join("policy.toml");
+    std::fs::write(
+        &p,
+        "[anonymous]\n[[anonymous.grant]]\nfeeds = [\"*\"]\nactions = [\"poll\"]\nmax_poll_window_seconds = 3600\npoll_window = \"clamp\"\n",
+    )
+    .unwrap();
+    p
+}
+
+/// Found in review: with `signed_messages = "pass"`, a signature (never checked) must not get
+/// a poll past its window.
+#[test]
+fn a_signature_does_not_get_a_poll_past_its_window() {
+    let dir = Dir::new("signed-clamp");
+    let rec = recorder(success11());
+    let gw = gateway(
+        &dir.0,
+        &format!(
+            "policies = [\"{}\"]\n[[upstream]]\nname = \"up\"\nurl = \"http://127.0.0.1:{}\"\n\n{}",
+            clamp_policy(&dir.0).display(),
+            rec.port,
+            route("/services/poll", "up", "signed_messages = \"pass\"")
+        ),
+    );
+    let poll = format!(
+        r#"<Poll_Request xmlns="{NS11}" message_id="urn:x:poll" collection_name="indicators"><Poll_Parameters/><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/></Poll_Request>"#
+    );
+    let (status, body) = post(gw.port, "/services/poll", "1.1", &poll);
+    assert_eq!(status, 200);
+    assert!(body.contains("status_type=\"DENIED\""), "{body}");
+    assert_eq!(rec.count(), 0);
+    assert_eq!(gw.records(1)[0]["signed"], "refused");
+}
+
+/// Found in review: a Draft 1 begin without a zone may be local time anywhere within 14 hours
+/// of UTC; a clamped poll gets the served begin, in UTC.
+#[test]
+fn a_draft1_begin_without_a_zone_is_clamped() {
+    let dir = Dir::new("d1-clamp");
+    let d1_response = answer(
+        "draft1",
+        &format!(
+            r#"<TAXII_PollResponse xmlns="{NSD1}" message-id="0123456789abcdef0123456789abcdee" in-response-to="0123456789abcdef0123456789abcdef"><end-timestamp>2030-01-01T00:00:00Z</end-timestamp><content-binding>urn:stix.mitre.org:xml:1.1.1</content-binding></TAXII_PollResponse>"#
+        ),
+    );
+    let rec = recorder(d1_response);
+    let gw = gateway(
+        &dir.0,
+        &format!(
+            "policies = [\"{}\"]\n[[upstream]]\nname = \"up\"\nurl = \"http://127.0.0.1:{}\"\n\n{}",
+            clamp_policy(&dir.0).display(),
+            rec.port,
+            route("/services/poll", "up", "dialects = [\"draft1\"]")
+        ),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Half an hour ago in UTC, but without its zone.
+    let begin = rfc3339(now - 1800).trim_end_matches('Z').to_string();
+    let poll = format!(
+        r#"<TAXII_PollRequest xmlns="{NSD1}" message-id="0123456789abcdef0123456789abcdef"><feed-name>indicators</feed-name><begin-timestamp>{begin}</begin-timestamp><content-binding>urn:stix.mitre.org:xml:1.1.1</content-binding></TAXII_PollRequest>"#
+    );
+    let (status, body) = post(gw.port, "/services/poll", "draft1", &poll);
+    assert_eq!(status, 200, "{body}");
+    let sent = String::from_utf8(rec.last().1).unwrap();
+    let i = sent.find("<begin-timestamp>").unwrap() + 17;
+    let served = &sent[i..i + sent[i..].find('<').unwrap()];
+    let allowed: Vec<String> = (now - 3600 - 5..=now - 3600 + 5).map(rfc3339).collect();
+    assert!(allowed.iter().any(|a| a == served), "{served}: {sent}");
+}
+
+/// Found in review: a streamed answer whose first bytes left rewritten and which turns out to
+/// be signed is cut, never completed with a broken signature, and the record says so.
+#[test]
+fn a_signed_streamed_answer_rewritten_in_its_head_is_cut() {
+    let dir = Dir::new("signed-stream");
+    let blocks: String = (0..40)
+        .map(|i| {
+            format!(
+                "<Content_Block><Content_Binding binding_id=\"urn:x:text\"/><Content>block {i} {}</Content></Content_Block>\n",
+                "z".repeat(150)
+            )
+        })
+        .collect();
+    let upstream_body = format!(
+        "<Poll_Response xmlns=\"{NS11}\" xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" message_id=\"urn:x:r\" in_response_to=\"urn:x:poll\" collection_name=\"indicators\" more=\"false\">\n<Inclusive_End_Timestamp>2030-01-01T00:00:00Z</Inclusive_End_Timestamp>\n{blocks}<ds:Signature><ds:SignatureValue>c2ln</ds:SignatureValue></ds:Signature></Poll_Response>"
+    );
+    let rec = recorder(answer("1.1", &upstream_body));
+    let gw = gateway(
+        &dir.0,
+        &format!(
+            "{COMMUNITY}\n[responses]\nhold_bytes = 2048\n\n[[upstream]]\nname = \"up\"\nurl = \"http://127.0.0.1:{}\"\n\n{}",
+            rec.port,
+            route("/services/poll", "up", "")
+        ),
+    );
+    let (_, body) = post(
+        gw.port,
+        "/services/poll",
+        "1.1",
+        &poll("1.1", "community-indicators"),
+    );
+    assert!(
+        !body.contains("SignatureValue"),
+        "a rewritten signed answer was completed"
+    );
+    let rec0 = &gw.records(1)[0];
+    assert_eq!(rec0["signed"], "refused", "{rec0}");
+    assert_eq!(rec0["decision"], "response_refused", "{rec0}");
+    // Here nothing had left when the signature showed: the partner gets a FAILURE instead.
+    if !body.is_empty() {
+        assert!(body.contains("status_type=\"FAILURE\""), "{body}");
+    }
+}

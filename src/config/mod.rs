@@ -908,7 +908,10 @@ impl GatewayConfig {
     }
 
     /// The virtual feed with this public name.
+    /// A name is compared whitespace-collapsed, as a validating upstream reads it (1.x feed
+    /// names are `xs:anyURI`): ` community-a ` is `community-a`.
     pub fn virtual_feed(&self, public: &str) -> Option<&VirtualFeed> {
+        let public = crate::taxii::values::collapse(public);
         self.feeds.iter().find(|f| f.public == public)
     }
 

@@ -577,13 +577,10 @@ impl ProxyHttp for Gateway {
         let record = audit_record(session, e, ctx);
         if let Some(m) = crate::metrics::global() {
             m.open_connections.dec();
-            let upstream = ctx
-                .route
+            let upstream = upstream_of(ctx)
+                .ok()
                 .filter(|_| record.decision == "forwarded")
-                .map(|i| {
-                    let r = &ctx.config.routes[i];
-                    ctx.config.upstreams[r.upstream].name.as_str()
-                });
+                .map(|i| ctx.config.upstreams[i].name.as_str());
             m.exchange(
                 record.partner.as_deref().unwrap_or(""),
                 record.dialect.as_deref().unwrap_or(""),
@@ -802,10 +799,10 @@ fn decide(
     // Capture the message as the partner sent it.
     if let (Some(log), Some(c)) = (capture, &ctx.config.capture) {
         let wanted = partner.capture
-            || envelope
-                .feeds
-                .iter()
-                .any(|f| c.feeds.iter().any(|p| p.matches(&f.value)));
+            || envelope.feeds.iter().any(|f| {
+                let name = crate::taxii::values::collapse(&f.value);
+                c.feeds.iter().any(|p| p.matches(name))
+            });
         if wanted {
             ctx.capturing = true;
             let bytes = if ctx.body.is_empty() {
@@ -1145,10 +1142,12 @@ fn audit_record(session: &Session, e: Option<&Error>, ctx: &Exchange) -> crate::
     let req = ctx.request.as_ref();
     let resp = ctx.response.as_ref();
     let status = session.response_written().map(|r| r.status.as_u16());
-    let decision = if ctx.answered {
-        "refused"
-    } else if resp.and_then(|r| r.refused.as_ref()).is_some() {
+    // The upstream's answer refused counts as such even when the gateway then wrote its own
+    // answer in its place (nothing of the upstream's had left yet).
+    let decision = if resp.and_then(|r| r.refused.as_ref()).is_some() {
         "response_refused"
+    } else if ctx.answered {
+        "refused"
     } else if e.is_some() {
         "error"
     } else {

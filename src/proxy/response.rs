@@ -74,6 +74,8 @@ pub struct ResponseCheck {
     pub captured: Option<String>,
     /// The configured XML limits (for reading a streamed answer's head again).
     limits: crate::taxii::ScanLimits,
+    /// A streamed answer's first bytes left rewritten: a signature found later cannot be kept.
+    head_edited: bool,
 }
 
 /// The operator rules that apply to an answer (see [`crate::rules`]).
@@ -179,6 +181,7 @@ impl ResponseCheck {
             signed: None,
             captured: None,
             limits: config.xml_limits,
+            head_edited: false,
         };
         // A poll answer the rules edit is held whole up to hold_bytes like any other (a larger
         // one streams with its feed name renamed in the first bytes released).
@@ -333,6 +336,12 @@ impl ResponseCheck {
             let spans = env.content_block_spans.clone();
             self.digest_upto(&spans, usize::MAX);
         }
+        if self.head_edited && env.signed {
+            // Its first bytes left rewritten before the signature (the last child) came: the
+            // rest is not sent, and the connection is cut.
+            self.signed = Some("refused");
+            return Err("a signed answer whose first bytes the rules had already rewritten".into());
+        }
         if self.released == 0 {
             let mut changed = false;
             if let Some(setup) = self.rewrite.take() {
@@ -368,38 +377,53 @@ impl ResponseCheck {
         if self.rules.renamed.is_empty() && self.rules.served_begin.is_none() {
             return Ok(out);
         }
-        if let Some(qname) = root_qname(&out) {
-            let close = format!("</{qname}>");
-            let mut doc = out.clone();
-            doc.extend_from_slice(close.as_bytes());
-            let limits = crate::taxii::ScanLimits {
-                max_total_bytes: usize::MAX,
-                max_elements: usize::MAX,
-                ..self.limits
-            };
-            if let Ok(env) = crate::taxii::scan_body(&doc, &limits) {
-                let before = self.rewrites.len();
-                let signed_before = self.signed;
-                self.held_swap(&mut doc);
-                let result = self.apply_edits(&env, false);
-                self.held_swap(&mut doc);
-                match result {
-                    Err(why) => return Err(why),
-                    Ok(()) if doc.ends_with(close.as_bytes()) => {
-                        if self.signed.is_some() && self.signed != signed_before {
-                            return Ok(out);
-                        }
-                        doc.truncate(doc.len() - close.len());
-                        for r in &mut self.rewrites[before..] {
-                            r.push_str(" (streamed answer)");
-                        }
-                        return Ok(doc);
-                    }
-                    Ok(()) => {}
-                }
+        let limits = crate::taxii::ScanLimits {
+            max_total_bytes: usize::MAX,
+            max_elements: usize::MAX,
+            ..self.limits
+        };
+        // The whole document when its root closed in these bytes; else closed here.
+        let read = match crate::taxii::scan_body(&out, &limits) {
+            Ok(env) => Some((out.clone(), env, String::new())),
+            Err(_) => root_qname(&out).and_then(|qname| {
+                let close = format!("</{qname}>");
+                let mut doc = out.clone();
+                doc.extend_from_slice(close.as_bytes());
+                crate::taxii::scan_body(&doc, &limits)
+                    .ok()
+                    .map(|env| (doc, env, close))
+            }),
+        };
+        let Some((mut doc, env, close)) = read else {
+            if self.rules.served_begin.is_some() {
+                return Err(
+                    "the first bytes of the answer could not be read to say its window".into(),
+                );
             }
+            self.head_edited = true;
+            return Ok(self.rename_streamed_head(out));
+        };
+        // A head cut before the place of the begin timestamp cannot say the window: the
+        // upstream's own begin may still come.
+        if self.rules.served_begin.is_some() && !close.is_empty() && !reaches_begin(&env) {
+            return Err("the answer's first child is larger than responses.hold_bytes; its window cannot be said".into());
         }
-        Ok(self.rename_streamed_head(out))
+        let before = self.rewrites.len();
+        let signed_before = self.signed;
+        self.held_swap(&mut doc);
+        let result = self.apply_edits(&env, false);
+        self.held_swap(&mut doc);
+        result?;
+        if self.signed != signed_before || !doc.ends_with(close.as_bytes()) {
+            // Signed (passed unchanged), or the edit touched the closing tag added here.
+            return Ok(out);
+        }
+        doc.truncate(doc.len() - close.len());
+        for r in &mut self.rewrites[before..] {
+            r.push_str(" (streamed answer)");
+        }
+        self.head_edited = doc != out;
+        Ok(doc)
     }
 
     /// Swaps the held bytes with `other` (to edit a head with the held-answer code).
@@ -494,7 +518,7 @@ impl ResponseCheck {
         }
         let fresh;
         let env = if rescan {
-            fresh = crate::taxii::scan_body(&self.held, &crate::taxii::ScanLimits::default())
+            fresh = crate::taxii::scan_body(&self.held, &self.limits)
                 .map_err(|e| format!("the rewritten answer does not read back: {e}"))?;
             &fresh
         } else {
@@ -704,4 +728,27 @@ fn root_qname(head: &[u8]) -> Option<String> {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whether a poll answer's head holds its begin timestamp's place: the begin itself, or a
+/// child that comes after it.
+fn reaches_begin(env: &Envelope) -> bool {
+    const AT_OR_AFTER: [&str; 13] = [
+        "begin-timestamp",
+        "end-timestamp",
+        "subscription-id",
+        "message",
+        "content-binding",
+        "Inclusive_Begin_Timestamp",
+        "Exclusive_Begin_Timestamp",
+        "Inclusive_End_Timestamp",
+        "Subscription_ID",
+        "Message",
+        "Source_Subscription",
+        "Record_Count",
+        "Content_Block",
+    ];
+    env.root_children
+        .iter()
+        .any(|c| AT_OR_AFTER.contains(&c.name))
 }

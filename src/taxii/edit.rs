@@ -611,8 +611,14 @@ fn set_message(
 }
 
 /// A timestamp as microseconds since the Unix epoch (fraction beyond 6 digits dropped).
+/// Microseconds since the epoch of a timestamp that names its zone; `None` for one that does
+/// not (a Draft 1 timestamp may leave it out: it is then the producer's local time, anywhere
+/// within 14 hours of UTC, so it is never taken as late enough).
 fn timestamp_micros(value: &str) -> Option<i128> {
-    let (secs, _) = timestamp_unix(value)?;
+    let (secs, zoned) = timestamp_unix(value)?;
+    if !zoned {
+        return None;
+    }
     let v = collapse(value);
     let t = v.find(['T', 't'])?;
     let mut micros = 0i128;

@@ -72,7 +72,13 @@ pub fn build(config: GatewayConfig, mode: Mode) -> Result<Built, String> {
                 ));
             }
             if admin.is_some() {
-                let ready = Arc::new(crate::proxy::probe::Readiness::default());
+                let upstreams = gateway
+                    .config_snapshot()
+                    .upstreams
+                    .iter()
+                    .map(|u| u.name.clone())
+                    .collect();
+                let ready = Arc::new(crate::proxy::probe::Readiness::new(upstreams));
                 readiness = Some(ready.clone());
                 server.add_service(pingora::services::background::background_service(
                     "upstream-probe",

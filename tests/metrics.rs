@@ -191,11 +191,15 @@ fn readyz_follows_the_upstream_probes() {
             .expect("curl");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    // Before its first probe the upstream is "not probed yet" (also not ready); wait for a
+    // probe's own verdict.
     let until = |want: &str| {
         let start = std::time::Instant::now();
         loop {
             let got = status("/readyz");
-            if got.ends_with(want) || start.elapsed() > std::time::Duration::from_secs(15) {
+            if (got.ends_with(want) && !got.contains("not probed yet"))
+                || start.elapsed() > std::time::Duration::from_secs(15)
+            {
                 return got;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));

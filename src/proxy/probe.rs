@@ -15,7 +15,6 @@ use super::Gateway;
 use crate::config::Upstream;
 
 /// What `/readyz` reports: the last probe result of each upstream of the running snapshot.
-#[derive(Default)]
 pub struct Readiness {
     last: Mutex<HashMap<String, Result<(), String>>>,
     /// The upstream names of the running snapshot, in configuration order.
@@ -23,6 +22,20 @@ pub struct Readiness {
 }
 
 impl Readiness {
+    /// Not ready until each of `upstreams` (the starting snapshot's) has answered a probe.
+    /// Their `upstream_up` gauges start at 0.
+    pub fn new(upstreams: Vec<String>) -> Self {
+        if let Some(m) = crate::metrics::global() {
+            for name in &upstreams {
+                m.upstream_up.with_label_values(&[name]).set(0);
+            }
+        }
+        Readiness {
+            last: Mutex::new(HashMap::new()),
+            names: Mutex::new(upstreams),
+        }
+    }
+
     /// `Ok` when every upstream answered its last probe; otherwise one line per upstream that
     /// did not (or was not probed yet).
     pub fn check(&self) -> Result<(), String> {

@@ -50,10 +50,12 @@
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod common;
 
 /// Longest a single client call may take.
 const CLIENT_LIMIT: Duration = Duration::from_secs(60);
@@ -2321,13 +2323,9 @@ fn bounded(cmd: &mut Command, base: &Path, limit: Duration) -> Ran {
     }
 }
 
-/// Four distinct free loopback ports (held together while chosen).
+/// Four distinct free loopback ports (`common::free_port` never gives one twice in a run).
 fn free_ports() -> [u16; 4] {
-    let ls: Vec<TcpListener> = (0..4)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    let p = |i: usize| ls[i].local_addr().expect("local addr").port();
-    [p(0), p(1), p(2), p(3)]
+    [0; 4].map(|_| common::free_port())
 }
 
 /// config/opentaxii.toml with this run's listeners, upstream URL and pid file; checked to have

@@ -18,6 +18,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::free_port;
+
 use taxii_gateway::taxii::{scan_body, Dialect, Envelope, ScanLimits, Transport};
 
 // ------------------------------------------------------------------------------------------
@@ -140,15 +143,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `taxii-gateway run` on a free port; killed (SIGKILL) when dropped.

@@ -901,6 +901,25 @@ fn content_digests_are_of_the_bytes_on_the_wire() {
         }
         assert_eq!(seen, want, "{name} streamed");
         assert_eq!(env2, env, "{name}");
+        // Drained as they are released (what the gateway does with long answers): each block
+        // once, in order, and the scanner keeps none of them.
+        let mut s = StreamScanner::new(ScanLimits::default());
+        let mut drained = Vec::new();
+        for piece in body.as_bytes().chunks(37) {
+            s.feed(piece).unwrap();
+            for span in s.drain_released(s.verified()) {
+                assert!(span.end <= s.verified());
+                drained.push(sha256_hex(&body.as_bytes()[span]));
+            }
+            assert!(s.content_block_spans().iter().all(|b| b.end > s.verified()));
+        }
+        let env3 = s.finish().unwrap();
+        for span in &env3.content_block_spans {
+            drained.push(sha256_hex(&body.as_bytes()[span.clone()]));
+        }
+        assert_eq!(drained, want, "{name} drained");
+        assert_eq!(env3.content_blocks, env.content_blocks, "{name}");
+        assert_eq!(env3.feeds, env.feeds, "{name}");
     }
 }
 

@@ -53,11 +53,9 @@ pub struct ResponseCheck {
     pub rewritten: Option<(usize, usize)>,
     /// The operator rules for the answer.
     rules: ResponseRules,
-    /// Poll answers: SHA-256 of each content block sent, and how many of the scanner's
-    /// blocks are digested so far (streamed answers).
+    /// Poll answers: SHA-256 of each content block sent.
     digest_blocks: bool,
     pub digests: Vec<String>,
-    digested: usize,
     /// Capture of the answer as sent: the log, the file name, the cap; bytes so far.
     capture: Option<(
         std::sync::Arc<crate::audit::capture::CaptureLog>,
@@ -171,7 +169,6 @@ impl ResponseCheck {
             rewritten: None,
             digest_blocks: poll,
             digests: Vec::new(),
-            digested: 0,
             capture: rules.capture.as_ref().map(|(log, id, max)| {
                 (log.clone(), id.clone(), format!("{id}.response.xml"), *max)
             }),
@@ -285,13 +282,15 @@ impl ResponseCheck {
                     let verified = self.scanner.as_ref().map_or(0, StreamScanner::verified);
                     let ready = verified.saturating_sub(self.released);
                     if ready > 0 {
+                        // The blocks about to leave are digested, then forgotten by the
+                        // scanner, so a long answer's scan holds only what is held here.
+                        let spans = self
+                            .scanner
+                            .as_mut()
+                            .map(|s| s.drain_released(self.released + ready))
+                            .unwrap_or_default();
                         if self.digest_blocks {
-                            let spans: Vec<std::ops::Range<usize>> = self
-                                .scanner
-                                .as_ref()
-                                .map(|s| s.content_block_spans().to_vec())
-                                .unwrap_or_default();
-                            self.digest_upto(&spans, self.released + ready);
+                            self.digest_spans(&spans);
                         }
                         let mut out: Vec<u8> = self.held.drain(..ready).collect();
                         if self.released == 0 {
@@ -333,8 +332,7 @@ impl ResponseCheck {
             ));
         }
         if self.digest_blocks {
-            let spans = env.content_block_spans.clone();
-            self.digest_upto(&spans, usize::MAX);
+            self.digest_spans(&env.content_block_spans);
         }
         if self.head_edited && env.signed {
             // Its first bytes left rewritten before the signature (the last child) came: the
@@ -353,19 +351,18 @@ impl ResponseCheck {
         Ok(())
     }
 
-    /// Digests the content blocks of `spans` (absolute offsets) that end by `limit`, from the
-    /// held bytes (which start at offset `released`).
-    fn digest_upto(&mut self, spans: &[std::ops::Range<usize>], limit: usize) {
-        while let Some(span) = spans.get(self.digested) {
-            if span.end > limit || span.start < self.released {
-                break;
-            }
-            let (a, b) = (span.start - self.released, span.end - self.released);
-            match self.held.get(a..b) {
+    /// Digests the content blocks at `spans` (message offsets), each wholly in `held`.
+    fn digest_spans(&mut self, spans: &[std::ops::Range<usize>]) {
+        for span in spans {
+            let bytes = span
+                .start
+                .checked_sub(self.released)
+                .and_then(|a| self.held.get(a..span.end - self.released));
+            match bytes {
                 Some(bytes) => self.digests.push(crate::taxii::edit::digest_hex(bytes)),
-                None => break,
+                // Never: blocks end at the scanner's checkpoints, where bytes are released.
+                None => self.digests.push("unavailable".to_string()),
             }
-            self.digested += 1;
         }
     }
 

@@ -1170,6 +1170,30 @@ impl StreamScanner {
         }
     }
 
+    /// Forgets what was recorded about the root's children that end at or before `offset`
+    /// (their content block spans, returned, and their [`Envelope::root_children`] entries).
+    /// A streaming caller that has dealt with those bytes keeps the scanner's memory bounded by
+    /// what it still holds, however many blocks a long answer has; the envelope
+    /// [`StreamScanner::finish`] returns then lists only the children after the last call.
+    pub fn drain_released(&mut self, offset: usize) -> Vec<Range<usize>> {
+        let Some((env, cp)) = self.resume.as_mut() else {
+            return Vec::new();
+        };
+        // The resume state is the checkpoint's: its marks are the vectors' lengths.
+        let blocks = env
+            .content_block_spans
+            .partition_point(|s| s.end <= offset)
+            .min(cp.env.content_block_spans);
+        let children = env
+            .root_children
+            .partition_point(|c| c.span.end <= offset)
+            .min(cp.env.root_children);
+        cp.env.content_block_spans -= blocks;
+        cp.env.root_children -= children;
+        env.root_children.drain(..children);
+        env.content_block_spans.drain(..blocks).collect()
+    }
+
     /// Takes the next piece of the message.
     pub fn feed(&mut self, piece: &[u8]) -> Result<(), Reject> {
         self.total += piece.len();
@@ -1256,13 +1280,19 @@ impl StreamScanner {
         sc.streaming = true;
         sc.prefix_len = prefix_len;
         sc.origin = self.origin;
-        if let Some((env, cp)) = &self.resume {
-            sc.env = Some(env.clone());
-            sc.frames.extend(cp.root.clone());
-            sc.skip.elements = cp.elements;
-            sc.root_closed = cp.root_closed;
-            sc.replay_root = prefix_len > 0;
-        }
+        // The envelope so far moves into the scanner (a clone per attempt made a long answer's
+        // scan quadratic in its blocks); `resumed` keeps the checkpoint to restore it to.
+        let resumed = match self.resume.take() {
+            Some((env, cp)) => {
+                sc.env = Some(env);
+                sc.frames.extend(cp.root.clone());
+                sc.skip.elements = cp.elements;
+                sc.root_closed = cp.root_closed;
+                sc.replay_root = prefix_len > 0;
+                Some(cp)
+            }
+            None => None,
+        };
         let bom = if self.origin == 0 && input.starts_with(&[0xEF, 0xBB, 0xBF]) {
             3
         } else {
@@ -1285,7 +1315,7 @@ impl StreamScanner {
                     };
                     (env, cp)
                 });
-                self.resume = end_state.or(self.resume.take());
+                self.resume = end_state;
                 self.buf.drain(..valid);
                 self.origin += valid;
                 self.retry_at = 0;
@@ -1294,12 +1324,20 @@ impl StreamScanner {
             // Anything malformed may just be cut short: resume from the last checkpoint once
             // more has arrived. Every other kind is final at once.
             Err(r) if !last && r.kind == RejectKind::Malformed => {
-                if let (Some(cp), Some(mut env)) = (sc.checkpoint.take(), sc.env.take()) {
-                    cp.env.restore(&mut env);
-                    let consumed = cp.at - self.origin;
-                    self.buf.drain(..consumed);
-                    self.origin = cp.at;
-                    self.resume = Some((env, cp));
+                match (sc.checkpoint.take(), sc.env.take(), resumed) {
+                    (Some(cp), Some(mut env), _) => {
+                        cp.env.restore(&mut env);
+                        let consumed = cp.at - self.origin;
+                        self.buf.drain(..consumed);
+                        self.origin = cp.at;
+                        self.resume = Some((env, cp));
+                    }
+                    // No new checkpoint: back to where this attempt started.
+                    (None, Some(mut env), Some(cp)) => {
+                        cp.env.restore(&mut env);
+                        self.resume = Some((env, cp));
+                    }
+                    _ => {}
                 }
                 self.retry_at = (self.buf.len() * 2).max(self.buf.len() + 4096);
                 Ok(())
@@ -1309,7 +1347,6 @@ impl StreamScanner {
                     r.message_id = sc
                         .env
                         .as_ref()
-                        .or(self.resume.as_ref().map(|(e, _)| e))
                         .map(|e| e.message_id.value.clone())
                         .filter(|v| !v.is_empty());
                 }

@@ -2,7 +2,8 @@
 //! gives, however the message is cut into pieces, and never panics.
 //!
 //! Input layout: byte 0 and 1 set the piece sizes (cycled: 1 + byte % 64 for the odd and even
-//! pieces) and byte 2 the hold limit (bit 7: a small `max_held_bytes`); the rest is the body.
+//! pieces) and byte 2 the hold limit (bit 7: a small `max_held_bytes`; bit 6: also a run that
+//! drains released content blocks as the gateway does); the rest is the body.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -42,6 +43,41 @@ fuzz_target!(|data: &[u8]| {
         // hostile content is refused as soon as it is seen).
         (Err(_), Err(_)) => {}
         _ => panic!("pieces {sizes:?}: whole {whole:?}, streamed {got:?}"),
+    }
+
+    // Draining the content blocks of verified bytes after each piece (what the gateway does
+    // with long answers) hands out the same blocks, each once, and changes nothing else.
+    if b2 & 0x40 != 0 {
+        if let Ok(want) = &whole {
+            let mut s = StreamScanner::new(default);
+            let (mut fed, mut i, mut spans) = (0, 0, Vec::new());
+            let mut result = Ok(());
+            while fed < body.len() && result.is_ok() {
+                let n = sizes[i % 2].min(body.len() - fed);
+                result = s.feed(&body[fed..fed + n]);
+                fed += n;
+                i += 1;
+                let drained = s.drain_released(s.verified());
+                assert!(drained.iter().all(|r| r.end <= s.verified()));
+                spans.extend(drained);
+            }
+            let got = result.and_then(|()| s.finish());
+            if let Ok(mut env) = got {
+                spans.extend(env.content_block_spans.drain(..));
+                assert_eq!(spans, want.content_block_spans, "pieces {sizes:?}");
+                let mut want = want.clone();
+                want.content_block_spans.clear();
+                let kept = env.root_children.len();
+                assert!(kept <= want.root_children.len());
+                assert_eq!(
+                    env.root_children[..],
+                    want.root_children[want.root_children.len() - kept..],
+                    "pieces {sizes:?}"
+                );
+                env.root_children = want.root_children.clone();
+                assert_eq!(env, want, "pieces {sizes:?}");
+            }
+        }
     }
 
     // A small hold limit only ever refuses, with TooLarge, and otherwise changes nothing.

@@ -118,15 +118,12 @@ pub struct Edited {
 impl Edited {
     /// The body to send: the new one, or `original` when unchanged or signed.
     pub fn body<'b>(&'b self, original: &'b [u8]) -> &'b [u8] {
-        match &self.outcome {
-            Outcome::Rewritten(body) => body,
-            Outcome::Unchanged | Outcome::Signed => original,
-        }
+        self.outcome.body(original)
     }
 
     /// True when the body was rewritten.
     pub fn changed(&self) -> bool {
-        matches!(self.outcome, Outcome::Rewritten(_))
+        self.outcome.changed()
     }
 }
 

@@ -103,6 +103,21 @@ pub enum Outcome {
     Signed,
 }
 
+impl Outcome {
+    /// The body to send: the new one, or `original` when unchanged or signed.
+    pub fn body<'b>(&'b self, original: &'b [u8]) -> &'b [u8] {
+        match self {
+            Outcome::Rewritten(body) => body,
+            Outcome::Unchanged | Outcome::Signed => original,
+        }
+    }
+
+    /// True when the body was rewritten.
+    pub fn changed(&self) -> bool {
+        matches!(self, Outcome::Rewritten(_))
+    }
+}
+
 /// The result of [`rewrite_response`], with counts for audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rewritten {
@@ -123,15 +138,12 @@ pub struct Rewritten {
 impl Rewritten {
     /// The body to send: the new one, or `original` when unchanged or signed.
     pub fn body<'b>(&'b self, original: &'b [u8]) -> &'b [u8] {
-        match &self.outcome {
-            Outcome::Rewritten(body) => body,
-            Outcome::Unchanged | Outcome::Signed => original,
-        }
+        self.outcome.body(original)
     }
 
     /// True when the body was rewritten.
     pub fn changed(&self) -> bool {
-        matches!(self.outcome, Outcome::Rewritten(_))
+        self.outcome.changed()
     }
 }
 
